@@ -1,0 +1,35 @@
+"""Errors every provider adapter raises, so nothing above providers/ catches an SDK's own exceptions.
+
+ProviderError                   the provider refused or failed; `message` is the provider's own words
+ ├─ TransientProviderError      worth retrying (timeouts, 429, 5xx, a cluster still settling)
+ └─ PermanentProviderError      retrying cannot help; the operation fails with the message
+     ├─ ClusterNotFound         the provider has no such cluster (any more)
+     └─ InvalidClusterRequest   the provider rejects the request's parameters
+"""
+
+from __future__ import annotations
+
+
+class ProviderError(Exception):
+    """Base of provider failures."""
+
+    def __init__(self, message: str, *, provider: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+
+
+class TransientProviderError(ProviderError):
+    """The same call may succeed later."""
+
+
+class PermanentProviderError(ProviderError):
+    """The call cannot succeed as made."""
+
+
+class ClusterNotFound(PermanentProviderError):
+    """The provider does not know the cluster."""
+
+
+class InvalidClusterRequest(PermanentProviderError):
+    """Parameters the provider rejects (version, machine type, node count, name)."""
