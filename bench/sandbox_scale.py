@@ -42,12 +42,18 @@ def bench_clusters(sandbox: Sandbox, count: int, nodes: int) -> dict:
         if first is None:
             first = time.perf_counter() - t0
     total = time.perf_counter() - started
+    ticks = []
+    for _ in range(10):
+        t0 = time.perf_counter()
+        sandbox.tick()
+        ticks.append(1000 * (time.perf_counter() - t0))
     return {
         "clusters": count,
         "nodes_per_cluster": nodes,
         "create_total_s": round(total, 2),
         "create_per_cluster_ms": round(1000 * total / count, 2),
         "first_create_ms": round(1000 * (first or 0), 2),
+        "idle_tick_ms": round(statistics.median(ticks), 2),
         "rss_before_mib": round(before, 1),
         "rss_after_mib": round(rss_mib(), 1),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

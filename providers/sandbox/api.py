@@ -613,7 +613,7 @@ class ClusterApi:
         m = meta(obj)
         ns, name = m.get("namespace", ""), m["name"]
         now = rfc3339(self.store.clock())
-        if rt.key == "namespaces" or policy == "Foreground":
+        if rt.key == "namespaces" or policy == "Foreground" or m.get("finalizers"):
             if m.get("deletionTimestamp"):
                 return json_response(200, obj)
             pending = copy.deepcopy(obj)
@@ -621,7 +621,7 @@ class ClusterApi:
             pending["metadata"]["deletionGracePeriodSeconds"] = 0
             if rt.key == "namespaces":
                 pending.setdefault("status", {})["phase"] = "Terminating"
-            else:
+            elif policy == "Foreground":
                 finalizers = pending["metadata"].setdefault("finalizers", [])
                 if "foregroundDeletion" not in finalizers:
                     finalizers.append("foregroundDeletion")

@@ -128,17 +128,25 @@ class VirtualCluster:
     def nodes(self) -> list[dict]:
         return self.store.list(NODE.key)
 
+    def _add_node(self) -> dict:
+        """A new node of the cluster's machine type, named after the next free index."""
+        node = machines.node_object(
+            self.record.name,
+            self.record.next_node,
+            self.record.machine_type,
+            self.git_version,
+            now=self.store.clock(),
+        )
+        self.record.next_node += 1
+        return self.store.create(NODE, node)
+
     def _resize_nodes(self, count: int) -> None:
         current = self.nodes()
         for _ in range(count - len(current)):
-            node = machines.node_object(
-                self.record.name, self.record.next_node, self.record.machine_type, self.git_version
-            )
-            self.record.next_node += 1
-            self.store.create(NODE, node)
+            self._add_node()
         if count < len(current):
             # Remove the newest nodes first, like a managed node pool scaling down.
-            doomed = sorted(current, key=lambda n: meta(n).get("creationTimestamp", ""))[count:]
+            doomed = sorted(current, key=_node_age_order)[count:]
             doomed_names = {meta(n)["name"] for n in doomed}
             for pod in self.store.list(POD.key):
                 if (pod.get("spec") or {}).get("nodeName") in doomed_names:
@@ -199,11 +207,13 @@ class VirtualCluster:
                 if (pod.get("spec") or {}).get("nodeName") == node_name:
                     self.store.remove(POD, meta(pod).get("namespace", ""), meta(pod)["name"])
             self.store.remove(NODE, "", node_name)
-            node = machines.node_object(
-                self.record.name, self.record.next_node, self.record.machine_type, self.git_version
-            )
-            self.record.next_node += 1
-            self.store.create(NODE, node)
+            node = self._add_node()
             controllers.reconcile(self.ctx)
             self.save()
             return meta(node)["name"]
+
+
+def _node_age_order(node: dict) -> tuple[str, int]:
+    """Oldest first: by creation time, then by the pool index at the end of the name."""
+    suffix = meta(node)["name"].rpartition("-")[2]
+    return meta(node).get("creationTimestamp", ""), int(suffix) if suffix.isdigit() else 0

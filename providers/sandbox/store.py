@@ -125,6 +125,9 @@ class ClusterStore:
     def resource_keys(self) -> list[str]:
         return [k for k, v in self._objects.items() if v]
 
+    def rfc3339_now(self) -> str:
+        return rfc3339(self.clock())
+
     # -- writes --------------------------------------------------------------------------------------
 
     def _next_rv(self) -> int:

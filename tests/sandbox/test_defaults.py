@@ -453,6 +453,15 @@ def test_cluster_ips_are_unique_and_avoid_the_kubernetes_service(store: ClusterS
     assert all(not ip.startswith("10.96.0.") for ip in ips), "dynamic IPs stay out of the static /24"
 
 
+def test_allocation_skips_addresses_and_ports_taken_by_others(store: ClusterStore) -> None:
+    first = add_service(store, "b", type="NodePort")
+    ip, port = first["spec"]["clusterIP"], first["spec"]["ports"][0]["nodePort"]
+    store.remove(SVC, "default", "b")
+    add_service(store, "squatter", type="NodePort", clusterIP=ip, ports=[{"port": 81, "nodePort": port}])
+    again = add_service(store, "b", type="NodePort")
+    assert again["spec"]["clusterIP"] != ip and again["spec"]["ports"][0]["nodePort"] != port
+
+
 def test_requested_cluster_ips_are_checked(store: ClusterStore) -> None:
     first = add_service(store, "a", clusterIP="10.96.0.10")
     assert first["spec"]["clusterIP"] == "10.96.0.10"

@@ -260,3 +260,53 @@ def test_get_watch_streams_changes_as_table_rows(client: Client) -> None:
     proc = client.kubectl("get", "configmaps", "-n", "w", "--watch", "--request-timeout=3s", check=False)
     assert "kube-root-ca.crt" in proc.stdout
     assert proc.stdout.splitlines()[0].split() == ["NAME", "DATA", "AGE"]
+
+
+@pytest.mark.parametrize("minor", versions.supported())
+def test_each_bundled_kubectl_can_create_apply_and_roll_out(
+    sandbox: Sandbox, tmp_path: Path, minor: str
+) -> None:
+    # The dispatcher runs a different kubectl per server minor: 1.30/1.31 send JSON, 1.32+ protobuf.
+    c = make_client(sandbox, tmp_path, f"k{minor.replace('.', '')}", nodes=2, version=minor)
+    c.kubectl("create", "namespace", "app")
+    c.kubectl("create", "configmap", "cfg", "-n", "app", "--from-literal=k=v")
+    c.kubectl("create", "deployment", "web", "-n", "app", "--image=nginx", "--replicas=2")
+    c.kubectl("rollout", "status", "deployment/web", "-n", "app", "--timeout=60s")
+    out = c.kubectl("apply", "-f", _write(tmp_path, "app.yaml", APP)).stdout
+    assert "deployment.apps/web created" in out
+    c.kubectl("rollout", "status", "deployment/web", "-n", "shop", "--timeout=60s")
+    c.kubectl("delete", "namespace", "app", "--timeout=60s")
+    assert "app" not in c.kubectl("get", "ns", "-o", "name").stdout.split("namespace/")
+
+
+def test_top_and_logs(client: Client, sandbox: Sandbox) -> None:
+    client.kubectl("create", "deployment", "busy", "--image=nginx", "--replicas=2")
+    client.kubectl("rollout", "status", "deployment/busy", "--timeout=60s")
+    pod = client.kubectl("get", "pods", "-l", "app=busy", "-o", "jsonpath={.items[0].metadata.name}").stdout
+    client.kubectl("annotate", "pod", pod, 'sandbox.kaas.dev/usage={"cpu": "900m", "memory": "1Gi"}')
+    top = client.kubectl("top", "pod", pod, "--no-headers").stdout.split()
+    assert top[:3] == [pod, "900m", "1024Mi"]
+    nodes = client.kubectl("top", "nodes", "--no-headers").stdout.splitlines()
+    assert len(nodes) == 3
+    assert "started" in client.kubectl("logs", pod).stdout
+
+
+def test_creating_in_a_terminating_namespace_is_forbidden(client: Client, sandbox: Sandbox) -> None:
+    client.kubectl("create", "namespace", "doomed")
+    client.kubectl("create", "deployment", "web", "-n", "doomed", "--image=nginx")
+    # A finalizer on a dependent keeps the namespace Terminating long enough to observe.
+    client.kubectl("create", "configmap", "held", "-n", "doomed")
+    client.kubectl(
+        "patch",
+        "configmap",
+        "held",
+        "-n",
+        "doomed",
+        "--type=merge",
+        "-p",
+        '{"metadata": {"finalizers": ["example.com/hold"]}}',
+    )
+    client.kubectl("delete", "namespace", "doomed", "--wait=false")
+    proc = client.kubectl("create", "configmap", "late", "-n", "doomed", check=False)
+    assert proc.returncode != 0
+    assert "forbidden" in proc.stderr and "being terminated" in proc.stderr

@@ -87,6 +87,7 @@ def type_for_key(ctx: ControllerContext, rkey: str, sample: dict) -> ResourceTyp
 def _terminate(ctx: ControllerContext, ns: dict) -> None:
     store = ctx.store
     namespace = c.name_of(ns)
+    held = False
     for rkey in store.resource_keys():
         if rkey == c.NAMESPACE.key:
             continue
@@ -97,5 +98,14 @@ def _terminate(ctx: ControllerContext, ns: dict) -> None:
         if rt is None or not rt.namespaced:
             continue
         for obj in objs:
-            c.remove(store, rt, namespace, c.name_of(obj))
-    c.remove(store, c.NAMESPACE, "", namespace)
+            if c.meta(obj).get("finalizers"):
+                # Finalized objects linger (marked for deletion) until their finalizers are removed.
+                held = True
+                if not c.deleting(obj):
+                    marked = copy.deepcopy(obj)
+                    marked["metadata"]["deletionTimestamp"] = store.rfc3339_now()
+                    store.replace(rt, marked)
+            else:
+                c.remove(store, rt, namespace, c.name_of(obj))
+    if not held:
+        c.remove(store, c.NAMESPACE, "", namespace)

@@ -124,7 +124,7 @@ def _evict(
             continue
         grace = _grace(ctx, pod) if c.pod_phase(pod) not in c.TERMINAL else None
         if grace is not None:
-            if since <= now:
+            if since + grace <= now:
                 c.remove_obj(store, c.POD, pod)
                 continue
             ctx.wake(NAME, since + grace)
