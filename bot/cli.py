@@ -33,6 +33,10 @@ def write_private(path: Path, text: str) -> None:
 
 def _sandbox(args: argparse.Namespace) -> int:
     home = kaas_home()
+    # Handlers go in first: a supervisor may signal as soon as it reads the banner below.
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     sandbox = Sandbox(SandboxSettings(state_dir=home / "sandbox", port=args.port)).start()
     try:
         existing = [c for c in sandbox.list_clusters() if c.name == args.cluster]
@@ -53,9 +57,6 @@ def _sandbox(args: argparse.Namespace) -> int:
     print(kubeconfig)
     print(f"try: kubectl --kubeconfig {kubeconfig} get nodes")
     print("press Ctrl-C to stop (state is kept under", home / "sandbox", ")", flush=True)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     sandbox.close()
     return 0

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from providers.sandbox import controllers, machines, versions
 from providers.sandbox.api import ClusterApi
-from providers.sandbox.resources import BUILTIN_REGISTRY, ResourceType
+from providers.sandbox.controllers.common import NAMESPACE, NODE, POD, SERVICE
 from providers.sandbox.state import StateDB
 from providers.sandbox.store import ClusterStore, meta, rfc3339
 
@@ -37,18 +37,6 @@ class ClusterRecord:
     delete_at: float | None = None
     next_node: int = 0
     labels: dict[str, str] = field(default_factory=dict)
-
-
-def _rt(api_version: str, kind: str) -> ResourceType:
-    rt = BUILTIN_REGISTRY.by_kind(api_version, kind)
-    assert rt is not None, kind
-    return rt
-
-
-NODE = _rt("v1", "Node")
-NAMESPACE = _rt("v1", "Namespace")
-SERVICE = _rt("v1", "Service")
-POD = _rt("v1", "Pod")
 
 
 class VirtualCluster:

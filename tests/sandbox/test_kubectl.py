@@ -310,3 +310,43 @@ def test_creating_in_a_terminating_namespace_is_forbidden(client: Client, sandbo
     proc = client.kubectl("create", "configmap", "late", "-n", "doomed", check=False)
     assert proc.returncode != 0
     assert "forbidden" in proc.stderr and "being terminated" in proc.stderr
+
+
+WORKLOADS = """\
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 3
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: postgres:16}]
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      containers: [{name: agent, image: fluent-bit}]
+"""
+
+
+def test_statefulset_daemonset_and_job(client: Client, tmp_path: Path) -> None:
+    client.kubectl("apply", "-f", _write(tmp_path, "workloads.yaml", WORKLOADS))
+    client.kubectl("rollout", "status", "statefulset/db", "--timeout=60s")
+    client.kubectl("rollout", "status", "daemonset/agent", "--timeout=60s")
+    db = client.kubectl("get", "pods", "-l", "app=db", "-o", "name").stdout.split()
+    assert db == ["pod/db-0", "pod/db-1", "pod/db-2"]
+    agents = client.kubectl(
+        "get", "pods", "-l", "app=agent", "-o", "jsonpath={.items[*].spec.nodeName}"
+    ).stdout
+    assert len(set(agents.split())) == 3
+    client.kubectl("create", "job", "once", "--image=busybox", "--", "true")
+    client.kubectl("wait", "--for=condition=complete", "job/once", "--timeout=60s")
+    assert client.kubectl("get", "job", "once", "-o", "jsonpath={.status.succeeded}").stdout == "1"
