@@ -350,3 +350,25 @@ def test_statefulset_daemonset_and_job(client: Client, tmp_path: Path) -> None:
     client.kubectl("create", "job", "once", "--image=busybox", "--", "true")
     client.kubectl("wait", "--for=condition=complete", "job/once", "--timeout=60s")
     assert client.kubectl("get", "job", "once", "-o", "jsonpath={.status.succeeded}").stdout == "1"
+
+
+def test_diff_and_server_dry_run_change_nothing_and_replace_does(client: Client, tmp_path: Path) -> None:
+    path = _write(tmp_path, "app.yaml", APP)
+    client.kubectl("apply", "-f", path)
+    edited = _write(tmp_path, "edited.yaml", APP.replace("replicas: 3", "replicas: 1"))
+    diff = client.kubectl("diff", "-f", edited, check=False)
+    assert diff.returncode == 1 and "-  replicas: 3" in diff.stdout and "+  replicas: 1" in diff.stdout
+    client.kubectl("apply", "--dry-run=server", "-f", edited)
+    replicas = "jsonpath={.spec.replicas}"
+    assert client.kubectl("get", "deploy", "web", "-n", "shop", "-o", replicas).stdout == "3"
+    cm = json.loads(client.kubectl("get", "cm", "settings", "-n", "shop", "-o", "json").stdout)
+    cm["data"]["color"] = "purple"
+    assert "replaced" in client.kubectl("replace", "-f", "-", stdin=json.dumps(cm)).stdout
+    assert (
+        client.kubectl("get", "cm", "settings", "-n", "shop", "-o", "jsonpath={.data.color}").stdout
+        == "purple"
+    )
+    # Replacing with the now-stale resourceVersion is a conflict, not a lost update.
+    cm["data"]["color"] = "orange"
+    stale = client.kubectl("replace", "-f", "-", stdin=json.dumps(cm), check=False)
+    assert stale.returncode != 0 and "the object has been modified" in stale.stderr
