@@ -1,0 +1,136 @@
+"""The tables kaas keeps: clusters, the durable operations that change them, and the audit trail.
+
+Times are timezone-aware UTC. Secrets (kubeconfigs) are stored only as Fernet tokens (`storage.crypto`), in
+columns whose names end in `_encrypted`, so a dump of the database leaks nothing usable without the key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import JSON, Column, Field, SQLModel
+
+from storage.types import UTCDateTime
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class ClusterState(StrEnum):
+    """Lifecycle of a cluster; `storage.states.check_transition` says which moves are legal."""
+
+    REQUESTED = "requested"
+    PROVISIONING = "provisioning"
+    READY = "ready"
+    DELETING = "deleting"
+    DELETED = "deleted"
+    FAILED = "failed"
+
+
+class OperationStatus(StrEnum):
+    QUEUED = "queued"
+    AWAITING_APPROVAL = "awaiting_approval"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_STATUSES = frozenset({OperationStatus.SUCCEEDED, OperationStatus.FAILED, OperationStatus.CANCELLED})
+
+
+class OperationKind(StrEnum):
+    CREATE = "create"
+    DELETE = "delete"
+    REGISTER = "register"
+
+
+class Cluster(SQLModel, table=True):
+    """A cluster kaas created or adopted, owned by one Slack user of one workspace (team)."""
+
+    __tablename__ = "clusters"
+    __table_args__ = (
+        # Names are unique per workspace among clusters that still exist; deleted rows keep history.
+        sa.Index(
+            "uq_clusters_team_name_live",
+            "team_id",
+            "name",
+            unique=True,
+            sqlite_where=sa.text("state != 'deleted'"),
+            postgresql_where=sa.text("state != 'deleted'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(index=True, max_length=32)
+    name: str = Field(max_length=63)
+    owner_id: str = Field(index=True, max_length=32)
+    provider_profile: str = Field(max_length=63)
+    provider_kind: str = Field(max_length=32)
+    provider_ref: str | None = Field(default=None, max_length=255)
+    """The provider's own identifier of the cluster, known once creation has started."""
+    state: str = Field(default=ClusterState.REQUESTED, max_length=16, index=True)
+    state_reason: str | None = Field(default=None, max_length=2000)
+    node_count: int = 0
+    version: str = Field(default="", max_length=32)
+    machine_type: str | None = Field(default=None, max_length=64)
+    endpoint: str | None = Field(default=None, max_length=512)
+    kubeconfig_encrypted: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    deleted_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Operation(SQLModel, table=True):
+    """One long-running change of a cluster, recorded before the request is acknowledged.
+
+    The runner claims queued (or lease-expired running) operations, heartbeats `lease_expires_at`, and
+    saves the provider's handle in `provider_state` before it polls, so a restarted process resumes by
+    polling the saved handle and never starts the provider work twice.
+    """
+
+    __tablename__ = "operations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    cluster_id: int = Field(foreign_key="clusters.id", index=True)
+    team_id: str = Field(max_length=32)
+    requester_id: str = Field(max_length=32)
+    channel_id: str | None = Field(default=None, max_length=32)
+    thread_ts: str | None = Field(default=None, max_length=32)
+    message_ts: str | None = Field(default=None, max_length=32)
+    status: str = Field(default=OperationStatus.QUEUED, max_length=24, index=True)
+    step: str = Field(default="", max_length=200)
+    progress: int = 0
+    params: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    """What was asked (e.g. node count, version); never secrets."""
+    provider_state: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    idempotency_key: str = Field(max_length=200, unique=True)
+    lease_owner: str | None = Field(default=None, max_length=100)
+    lease_expires_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    attempts: int = 0
+    error: str | None = Field(default=None, max_length=4000)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    started_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what to which cluster, when, and how it ended (including refusals)."""
+
+    __tablename__ = "audit_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    team_id: str = Field(max_length=32)
+    actor_id: str = Field(max_length=32, index=True)
+    action: str = Field(max_length=64)
+    cluster_name: str | None = Field(default=None, max_length=63)
+    cluster_id: int | None = Field(default=None, index=True)
+    result: str = Field(max_length=16)
+    """ok, denied, invalid or error."""
+    detail: str = Field(default="", max_length=2000)
