@@ -1,0 +1,443 @@
+"""The clusters capability: create, list, info, kubeconfig, register and delete.
+
+Every method takes the `Actor` first, validates, records what must outlive the request (cluster row,
+operation, audit event) in one transaction, and returns a reply. Slow provider work is never done here: it
+is an `Operation` the runner picks up after the face has acknowledged the request.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import yaml
+from sqlmodel import Session
+
+from handlers import errors, messages
+from handlers.actors import Actor, Origin
+from handlers.policy import can_manage, can_see
+from handlers.profiles import ProfileRegistry, ProviderProfile
+from handlers.replies import (
+    Button,
+    ClusterDetails,
+    ClusterList,
+    ClusterRow,
+    Confirm,
+    Confirmation,
+    CreateForm,
+    Credential,
+    OperationAccepted,
+    OperationSummary,
+    ProfileChoice,
+)
+from providers.manual import kubeconfig as kubeconfig_checks
+from storage import errors as storage_errors
+from storage import repo
+from storage.crypto import Crypto
+from storage.models import Cluster, ClusterState, Operation, OperationKind, OperationStatus
+
+NO_ORIGIN = Origin()
+
+PAGE_SIZE = 15
+"""Clusters per `list` page: each row is one Block Kit section, and a message holds at most 50 blocks."""
+MAX_KUBECONFIG_BYTES = 64 * 1024
+
+ACTION_KUBECONFIG = "cluster_kubeconfig"
+ACTION_INFO = "cluster_info"
+ACTION_DELETE = "cluster_delete"
+ACTION_DELETE_CONFIRMED = "cluster_delete_confirmed"
+ACTION_CANCEL = "cancel"
+
+
+def cluster_buttons(name: str) -> tuple[Button, ...]:
+    """The actions offered on a ready cluster (also on the final message of its create operation)."""
+    return (
+        Button("Kubeconfig", ACTION_KUBECONFIG, name, style="primary"),
+        Button("Info", ACTION_INFO, name),
+        Button("Delete", ACTION_DELETE, name, style="danger"),
+    )
+
+
+def summarize(op: Operation | None) -> OperationSummary | None:
+    if op is None or op.id is None:
+        return None
+    return OperationSummary(op.id, op.kind, op.status, op.step, op.progress, op.error, op.updated_at)
+
+
+class ClusterService:
+    """The clusters capability, independent of Slack."""
+
+    def __init__(
+        self,
+        *,
+        sessions: Callable[[], Session],
+        profiles: ProfileRegistry,
+        crypto: Crypto,
+        wake_runner: Callable[[], None] = lambda: None,
+    ):
+        self._sessions = sessions
+        self._profiles = profiles
+        self._crypto = crypto
+        self._wake = wake_runner
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    def _find(self, session: Session, actor: Actor, name: str) -> Cluster:
+        cluster = repo.get_cluster(session, team_id=actor.team_id, name=name)
+        if cluster is None or not can_see(actor, cluster):
+            raise errors.NotFound(messages.no_such_cluster(name), hint=messages.HINT_LIST)
+        return cluster
+
+    def _managed(self, session: Session, actor: Actor, name: str, action: str) -> Cluster:
+        cluster = self._find(session, actor, name)
+        if not can_manage(actor, cluster):
+            repo.record_audit(
+                session,
+                team_id=actor.team_id,
+                actor_id=actor.user_id,
+                action=action,
+                result="denied",
+                cluster=cluster,
+                detail="not owner or admin",
+            )
+            session.commit()
+            raise errors.Forbidden(messages.not_yours(name, cluster.owner_id), hint=messages.HINT_ASK_OWNER)
+        return cluster
+
+    def _check_spec(
+        self, profile: ProviderProfile, nodes: int | None, version: str | None, machine_type: str | None
+    ) -> tuple[int, str, str | None]:
+        provider = self._profiles.provider(profile.name)
+        count = profile.default_nodes if nodes is None else nodes
+        if not profile.min_nodes <= count <= profile.max_nodes:
+            raise errors.InvalidRequest(
+                messages.nodes_out_of_range(count, profile.name, profile.min_nodes, profile.max_nodes),
+                hint=f"Try `--nodes {profile.default_nodes}`.",
+            )
+        offered = provider.versions()
+        chosen = (version or profile.default_version or offered[-1]).lstrip("v")
+        minor = ".".join(chosen.split(".")[:2])
+        if minor not in offered:
+            raise errors.InvalidRequest(
+                messages.version_not_offered(chosen, profile.name),
+                hint=f"Choose one of: {', '.join(offered)}.",
+            )
+        machine = machine_type or profile.default_machine_type
+        types = provider.machine_types()
+        if machine is not None and types and machine not in types:
+            raise errors.InvalidRequest(
+                messages.machine_type_not_offered(machine, profile.name),
+                hint=f"Choose one of: {', '.join(types)}.",
+            )
+        return count, minor, machine
+
+    # -- create --------------------------------------------------------------------------------------
+
+    def create_form(self, actor: Actor) -> CreateForm:
+        """The choices the create modal offers."""
+        choices = []
+        for p in self._profiles.profiles():
+            if p.kind == "manual":
+                continue
+            provider = self._profiles.provider(p.name)
+            versions = tuple(provider.versions())
+            choices.append(
+                ProfileChoice(
+                    name=p.name,
+                    kind=p.kind,
+                    min_nodes=p.min_nodes,
+                    max_nodes=p.max_nodes,
+                    default_nodes=p.default_nodes,
+                    versions=versions,
+                    default_version=p.default_version or versions[-1],
+                    machine_types=tuple(provider.machine_types()),
+                    default_machine_type=p.default_machine_type,
+                )
+            )
+        return CreateForm(tuple(choices), self._profiles.default)
+
+    def create(
+        self,
+        actor: Actor,
+        *,
+        name: str,
+        profile: str | None = None,
+        nodes: int | None = None,
+        version: str | None = None,
+        machine_type: str | None = None,
+        idempotency_key: str,
+        origin: Origin = NO_ORIGIN,
+    ) -> OperationAccepted:
+        """Record a new cluster and its create operation; the runner does the provider work."""
+        chosen = self._profiles.get(profile)
+        if chosen.kind == "manual":
+            raise errors.InvalidRequest(messages.MANUAL_IS_FOR_REGISTER, hint=messages.HINT_REGISTER)
+        count, minor, machine = self._check_spec(chosen, nodes, version, machine_type)
+        with self._sessions() as session:
+            existing = repo.get_operation_by_key(session, idempotency_key=idempotency_key)
+            if existing is not None:
+                return self._accepted(session, existing, duplicate=True)
+            try:
+                cluster = repo.create_cluster(
+                    session,
+                    team_id=actor.team_id,
+                    name=name,
+                    owner_id=actor.user_id,
+                    profile=chosen.name,
+                    kind=chosen.kind,
+                    node_count=count,
+                    version=minor,
+                    machine_type=machine,
+                    commit=False,
+                )
+            except storage_errors.NameTaken as e:
+                session.rollback()
+                raise errors.Conflict(messages.name_taken(name), hint=messages.HINT_OTHER_NAME) from e
+            op, created = repo.enqueue_operation(
+                session,
+                kind=OperationKind.CREATE,
+                cluster=cluster,
+                requester_id=actor.user_id,
+                idempotency_key=idempotency_key,
+                params={"nodes": count, "version": minor, "machine_type": machine},
+                channel_id=origin.channel_id,
+                thread_ts=origin.thread_ts,
+                commit=False,
+            )
+            repo.record_audit(
+                session,
+                team_id=actor.team_id,
+                actor_id=actor.user_id,
+                action="create",
+                result="ok",
+                cluster=cluster,
+                detail=f"profile={chosen.name} nodes={count} version={minor}",
+                commit=False,
+            )
+            session.commit()
+            reply = self._accepted(session, op, duplicate=not created)
+        self._wake()
+        return reply
+
+    def _accepted(self, session: Session, op: Operation, *, duplicate: bool) -> OperationAccepted:
+        cluster = repo.get_cluster_by_id(session, cluster_id=op.cluster_id)
+        name = cluster.name if cluster else "?"
+        text = messages.operation_accepted(op.kind, name)
+        return OperationAccepted(op.id or 0, name, op.kind, text, duplicate=duplicate)
+
+    # -- read ----------------------------------------------------------------------------------------
+
+    def list(self, actor: Actor, *, everyone: bool = False, page: int = 1) -> ClusterList:
+        """The actor's clusters, or (admins only) every cluster of the workspace; paginated."""
+        if everyone and not actor.is_admin:
+            raise errors.Forbidden(messages.LIST_ALL_ADMINS_ONLY, hint=messages.HINT_LIST)
+        with self._sessions() as session:
+            rows, total = repo.list_clusters(
+                session,
+                team_id=actor.team_id,
+                owner_id=None if everyone else actor.user_id,
+                offset=(max(page, 1) - 1) * PAGE_SIZE,
+                limit=PAGE_SIZE,
+            )
+        pages = max(1, math.ceil(total / PAGE_SIZE))
+        if page > pages and total:
+            raise errors.InvalidRequest(messages.page_out_of_range(page, pages), hint="Try `--page 1`.")
+        return ClusterList(
+            rows=tuple(
+                ClusterRow(
+                    c.name, c.owner_id, c.provider_profile, c.state, c.node_count, c.version, c.created_at
+                )
+                for c in rows
+            ),
+            page=page,
+            pages=pages,
+            total=total,
+            everyone=everyone,
+        )
+
+    def info(self, actor: Actor, name: str) -> ClusterDetails:
+        with self._sessions() as session:
+            cluster = self._find(session, actor, name)
+            last = repo.latest_operation(session, cluster_id=cluster.id)
+            buttons = (
+                cluster_buttons(name)
+                if cluster.state == ClusterState.READY and can_manage(actor, cluster)
+                else ()
+            )
+            return ClusterDetails(
+                name=cluster.name,
+                provider_profile=cluster.provider_profile,
+                provider_kind=cluster.provider_kind,
+                state=cluster.state,
+                state_reason=cluster.state_reason,
+                version=cluster.version,
+                endpoint=cluster.endpoint,
+                node_count=cluster.node_count,
+                owner_id=cluster.owner_id,
+                created_at=cluster.created_at,
+                last_operation=summarize(last),
+                buttons=buttons,
+            )
+
+    def kubeconfig(self, actor: Actor, name: str) -> Credential:
+        """Admin credentials, for owners and admins only; every access (and refusal) is audited."""
+        with self._sessions() as session:
+            cluster = self._managed(session, actor, name, "kubeconfig")
+            text = repo.read_kubeconfig(cluster, crypto=self._crypto)
+            if cluster.state != ClusterState.READY or text is None:
+                raise errors.Conflict(messages.not_ready(name, cluster.state), hint=messages.HINT_WAIT)
+            repo.record_audit(
+                session,
+                team_id=actor.team_id,
+                actor_id=actor.user_id,
+                action="kubeconfig",
+                result="ok",
+                cluster=cluster,
+            )
+            session.commit()
+        return Credential(cluster_name=name, filename=f"{name}.kubeconfig.yaml", content=text)
+
+    # -- register ------------------------------------------------------------------------------------
+
+    def register(
+        self, actor: Actor, *, name: str, kubeconfig: str, idempotency_key: str, origin: Origin = NO_ORIGIN
+    ) -> OperationAccepted:
+        """Adopt an existing cluster; the runner verifies it answers `/version` before it is ready."""
+        manual = next((p for p in self._profiles.profiles() if p.kind == "manual"), None)
+        if manual is None:
+            raise errors.InvalidRequest(messages.NO_MANUAL_PROFILE, hint=messages.HINT_ADMIN)
+        check_kubeconfig_text(kubeconfig)
+        with self._sessions() as session:
+            existing = repo.get_operation_by_key(session, idempotency_key=idempotency_key)
+            if existing is not None:
+                return self._accepted(session, existing, duplicate=True)
+            try:
+                cluster = repo.create_cluster(
+                    session,
+                    team_id=actor.team_id,
+                    name=name,
+                    owner_id=actor.user_id,
+                    profile=manual.name,
+                    kind=manual.kind,
+                    node_count=0,
+                    version="",
+                    machine_type=None,
+                    commit=False,
+                )
+            except storage_errors.NameTaken as e:
+                session.rollback()
+                raise errors.Conflict(messages.name_taken(name), hint=messages.HINT_OTHER_NAME) from e
+            repo.save_kubeconfig(session, cluster, crypto=self._crypto, kubeconfig=kubeconfig, commit=False)
+            op, created = repo.enqueue_operation(
+                session,
+                kind=OperationKind.REGISTER,
+                cluster=cluster,
+                requester_id=actor.user_id,
+                idempotency_key=idempotency_key,
+                params={},
+                channel_id=origin.channel_id,
+                thread_ts=origin.thread_ts,
+                commit=False,
+            )
+            repo.record_audit(
+                session,
+                team_id=actor.team_id,
+                actor_id=actor.user_id,
+                action="register",
+                result="ok",
+                cluster=cluster,
+            )
+            session.commit()
+            reply = self._accepted(session, op, duplicate=not created)
+        self._wake()
+        return reply
+
+    # -- delete --------------------------------------------------------------------------------------
+
+    def confirm_delete(self, actor: Actor, name: str) -> Confirmation:
+        """The question asked before deleting; permission is checked now and again on the click."""
+        with self._sessions() as session:
+            self._managed(session, actor, name, "delete")
+        text = messages.confirm_delete(name)
+        return Confirmation(
+            text=text,
+            buttons=(
+                Button(
+                    "Delete",
+                    ACTION_DELETE_CONFIRMED,
+                    name,
+                    style="danger",
+                    confirm=Confirm("Delete cluster?", text, "Delete"),
+                ),
+                Button("Cancel", ACTION_CANCEL, name),
+            ),
+        )
+
+    def delete(
+        self, actor: Actor, name: str, *, idempotency_key: str, origin: Origin = NO_ORIGIN
+    ) -> OperationAccepted:
+        """Record the delete operation (owner or admin only, checked with the clicker's identity)."""
+        with self._sessions() as session:
+            existing = repo.get_operation_by_key(session, idempotency_key=idempotency_key)
+            if existing is not None:
+                return self._accepted(session, existing, duplicate=True)
+            cluster = self._managed(session, actor, name, "delete")
+            active = repo.latest_operation(session, cluster_id=cluster.id)
+            if (
+                active is not None
+                and active.kind == OperationKind.DELETE
+                and active.status not in (OperationStatus.FAILED, OperationStatus.CANCELLED)
+            ):
+                return self._accepted(session, active, duplicate=True)
+            if cluster.state == ClusterState.DELETING:
+                raise errors.Conflict(messages.already_deleting(name), hint=messages.HINT_WAIT)
+            op, created = repo.enqueue_operation(
+                session,
+                kind=OperationKind.DELETE,
+                cluster=cluster,
+                requester_id=actor.user_id,
+                idempotency_key=idempotency_key,
+                params={},
+                channel_id=origin.channel_id,
+                thread_ts=origin.thread_ts,
+                commit=False,
+            )
+            repo.record_audit(
+                session,
+                team_id=actor.team_id,
+                actor_id=actor.user_id,
+                action="delete",
+                result="ok",
+                cluster=cluster,
+            )
+            session.commit()
+            reply = self._accepted(session, op, duplicate=not created)
+        self._wake()
+        return reply
+
+
+def check_kubeconfig_text(text: str) -> dict:
+    """A pasted kubeconfig, parsed safely; InvalidRequest saying what is wrong with it otherwise."""
+    if not isinstance(text, str) or not text.strip():
+        raise errors.InvalidRequest(messages.KUBECONFIG_EMPTY, hint=messages.HINT_REGISTER)
+    if len(text.encode()) > MAX_KUBECONFIG_BYTES:
+        raise errors.InvalidRequest(messages.KUBECONFIG_TOO_BIG, hint=messages.HINT_REGISTER)
+    try:
+        doc = yaml.load(text, Loader=_NoAliasLoader)
+    except (yaml.YAMLError, ValueError) as e:
+        raise errors.InvalidRequest(messages.KUBECONFIG_NOT_YAML, hint=messages.HINT_REGISTER) from e
+    found = kubeconfig_checks.problems(doc)
+    if found:
+        raise errors.InvalidRequest(messages.kubeconfig_refused(found), hint=messages.HINT_REGISTER)
+    if not kubeconfig_checks.server_url(doc).startswith("https://"):
+        raise errors.InvalidRequest(messages.KUBECONFIG_NOT_HTTPS, hint=messages.HINT_REGISTER)
+    return doc
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """Refuses anchors/aliases: a pasted "kubeconfig" could be a billion-laughs bomb."""
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            raise ValueError("YAML aliases are not allowed")
+        return super().compose_node(parent, index)

@@ -1,0 +1,1 @@
+"""The manual provider: adopt existing clusters from a kubeconfig."""

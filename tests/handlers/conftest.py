@@ -1,0 +1,62 @@
+"""A real core (database, encryption, sandbox provider, runner) per test, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.runtime import Core, build_core
+from bot.settings import Settings
+from handlers.actors import Actor
+from handlers.replies import OperationUpdate
+
+ALICE = Actor(user_id="UALICE", team_id="T1")
+BOB = Actor(user_id="UBOB", team_id="T1")
+ADMIN = Actor(user_id="UADMIN", team_id="T1", is_admin=True)
+MALLORY = Actor(user_id="UALICE", team_id="T2", is_admin=True)
+"""Same user id and admin, but another workspace: must see nothing of T1."""
+
+
+class RecordingSink:
+    """Collects progress updates; tests wait for an operation's final update."""
+
+    def __init__(self) -> None:
+        self.updates: list[OperationUpdate] = []
+        self._cond = threading.Condition()
+
+    def publish(self, update: OperationUpdate) -> None:
+        with self._cond:
+            self.updates.append(update)
+            self._cond.notify_all()
+
+    def final(self, operation_id: int, timeout: float = 60) -> OperationUpdate:
+        with self._cond:
+            ok = self._cond.wait_for(
+                lambda: any(u.final and u.operation_id == operation_id for u in self.updates), timeout=timeout
+            )
+            assert ok, f"operation {operation_id} did not finish; updates: {self.updates}"
+            return next(u for u in self.updates if u.final and u.operation_id == operation_id)
+
+
+@pytest.fixture
+def sink() -> RecordingSink:
+    return RecordingSink()
+
+
+@pytest.fixture
+def core(tmp_path: Path, database_url: str, sink: RecordingSink) -> Iterator[Core]:
+    settings = Settings(
+        home=tmp_path / "home",
+        database_url=database_url,
+        sandbox_create_seconds=0.2,
+        sandbox_delete_seconds=0.1,
+        poll_seconds=0.05,
+        lease_seconds=5,
+    )
+    core = build_core(settings, sink=sink)
+    core.runner.start()
+    yield core
+    core.close()
