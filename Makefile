@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/kaas sandbox
+	$(BIN)/kaas shell
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

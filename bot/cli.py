@@ -1,18 +1,22 @@
 """The `kaas` command line.
 
-Today it offers `kaas sandbox`: start the local simulated Kubernetes control plane, make sure a demo cluster
-exists, and print how to reach it with kubectl. The Slack faces (`kaas serve`, `kaas shell`) join it later.
+- `kaas shell`: the `/kaas` commands in a terminal (or piped), on the zero-credential default (SQLite +
+  sandbox under KAAS_HOME).
+- `kaas db upgrade`: apply database migrations (they also run at every start).
+- `kaas sandbox`: just the simulated control plane with a demo cluster, for poking at it with kubectl.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
+from bot.files import write_private
 from providers.sandbox import versions
 from providers.sandbox.sandbox import Sandbox, SandboxError, SandboxSettings
 
@@ -20,15 +24,6 @@ from providers.sandbox.sandbox import Sandbox, SandboxError, SandboxSettings
 def kaas_home() -> Path:
     """The state directory: `KAAS_HOME`, default `~/.kaas`."""
     return Path(os.environ.get("KAAS_HOME") or Path.home() / ".kaas").expanduser()
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a credential file readable by its owner only (created 0600 before any byte is written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(path, 0o600)
 
 
 def _sandbox(args: argparse.Namespace) -> int:
@@ -62,9 +57,65 @@ def _sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings():
+    from pydantic import ValidationError
+
+    from bot.settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        raise SystemExit(f"kaas: invalid configuration: {problems}") from e
+
+
+def _core(settings):
+    from storage.errors import StorageError
+
+    from bot.runtime import build_core
+    from handlers.profiles import ProfileError
+
+    try:
+        return build_core(settings)
+    except (ProfileError, StorageError) as e:
+        raise SystemExit(f"kaas: {e}") from e
+
+
+def _shell(args: argparse.Namespace) -> int:
+    from bot import shell
+
+    core = _core(_settings())
+    try:
+        return shell.run(core)
+    finally:
+        core.close()
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from bot.settings import Settings
+    from storage import engine as storage_engine
+    from storage import migrations
+
+    settings: Settings = _settings()
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    engine = storage_engine.make_engine(
+        settings.database_url or storage_engine.default_database_url(settings.state_dir)
+    )
+    try:
+        print(f"database at revision {migrations.upgrade(engine)}")
+    finally:
+        engine.dispose()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kaas", description="Kubernetes-as-a-Service from Slack.")
     sub = parser.add_subparsers(dest="command", required=True)
+    sh = sub.add_parser("shell", help="type /kaas commands in a terminal (or pipe them in)")
+    sh.set_defaults(func=_shell)
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply database migrations").set_defaults(func=_db_upgrade)
     sb = sub.add_parser("sandbox", help="run the local simulated Kubernetes control plane")
     sb.add_argument("--port", type=int, default=0, help="HTTPS port (default: remembered, else any free)")
     sb.add_argument("--cluster", default="demo", help="name of the cluster to create if missing")
@@ -81,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `kaas` console script."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     return args.func(args)
 
