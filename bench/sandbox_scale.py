@@ -11,14 +11,11 @@ import argparse
 import json
 import resource
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import requests
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from providers.sandbox.sandbox import Sandbox, SandboxSettings
 

@@ -1,4 +1,4 @@
-"""The operations runner: a bounded pool of workers that claims durable operations and drives providers.
+"""The operations runner: claims durable operations and drives providers in short, resumable steps.
 
 Each operation is leased (`lease_owner`, `lease_expires_at`) and the lease is renewed with every progress
 save. Provider work is resumable: the handle a `start_*` call returns is saved before the first poll, and a
@@ -9,19 +9,19 @@ covers a crash between the provider accepting the request and the handle being s
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
+import heapq
 import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from sqlmodel import Session
-from storage.crypto import Crypto
 
 from handlers import messages
 from handlers.clusters import cluster_buttons
@@ -30,6 +30,7 @@ from handlers.replies import OperationUpdate
 from providers.base import ClusterSpec, Progress
 from providers.errors import ClusterNotFound, PermanentProviderError, ProviderError, TransientProviderError
 from storage import repo
+from storage.crypto import Crypto
 from storage.models import Cluster, ClusterState, Operation, OperationKind, OperationStatus, utcnow
 
 log = logging.getLogger(__name__)
@@ -53,16 +54,17 @@ class LeaseLost(Exception):
     """Another runner owns the operation now; this worker must stop touching it."""
 
 
-class Stopping(Exception):
-    """The runner is shutting down; the operation stays leased to nobody and resumes elsewhere."""
-
-
 def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class OperationRunner:
-    """Claims queued or abandoned operations and runs them on a bounded thread pool."""
+    """Claims queued or abandoned operations and drives them in short steps on a bounded thread pool.
+
+    A step is one provider call or poll plus the database writes around it; between polls an operation
+    waits in a timer queue, not on a thread, so a handful of workers keeps hundreds of slow cloud
+    operations moving (a GKE create polls for minutes).
+    """
 
     def __init__(
         self,
@@ -73,6 +75,7 @@ class OperationRunner:
         sink: ProgressSink | None = None,
         owner: str | None = None,
         workers: int = 8,
+        max_inflight: int = 500,
         lease_seconds: float = 30.0,
         poll_seconds: float = 1.0,
         now: Callable[[], dt.datetime] = utcnow,
@@ -83,11 +86,14 @@ class OperationRunner:
         self.sink = sink or NullSink()
         self.owner = owner or default_owner()
         self._workers = workers
+        self._max_inflight = max_inflight
         self._lease = lease_seconds
         self._poll = poll_seconds
         self._now = now
         self._pool: ThreadPoolExecutor | None = None
-        self._running: set[int] = set()
+        self._inflight: set[int] = set()
+        self._due: list[tuple[float, int]] = []
+        self._failures: dict[int, int] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -105,7 +111,7 @@ class OperationRunner:
         return self
 
     def stop(self) -> None:
-        """Stop claiming, let workers release their leases, and wait for them."""
+        """Stop claiming, finish the steps under way, and release every lease so others resume at once."""
         self._stop.set()
         self._wake.set()
         if self._dispatcher is not None:
@@ -114,6 +120,14 @@ class OperationRunner:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        with self._lock:
+            leftover, self._inflight, self._due = list(self._inflight), set(), []
+        for op_id in leftover:
+            try:
+                with self._sessions() as session:
+                    repo.heartbeat(session, op_id=op_id, owner=self.owner, lease_seconds=0, now=self._now())
+            except Exception:  # best effort: an unreleased lease just expires
+                log.exception("releasing operation %s failed", op_id)
 
     def wake(self) -> None:
         """Look for new work now instead of at the next poll."""
@@ -129,16 +143,17 @@ class OperationRunner:
     def _dispatch_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                self._claim_and_submit()
+                self._claim()
             except Exception:  # the dispatcher must outlive a database hiccup
                 log.exception("claiming operations failed")
-            self._wake.wait(self._poll)
+            timeout = self._submit_due()
+            self._wake.wait(timeout)
             self._wake.clear()
 
-    def _claim_and_submit(self) -> None:
+    def _claim(self) -> None:
         with self._lock:
-            free = self._workers - len(self._running)
-        if free <= 0 or self._pool is None:
+            free = self._max_inflight - len(self._inflight)
+        if free <= 0:
             return
         with self._sessions() as session:
             claimed = repo.claim_operations(
@@ -147,75 +162,104 @@ class OperationRunner:
             ids = [op.id for op in claimed if op.id is not None]
         for op_id in ids:
             with self._lock:
-                self._running.add(op_id)
-            self._pool.submit(self._guarded, op_id)
+                self._inflight.add(op_id)
+            self._schedule(op_id, 0.0)
 
-    def _guarded(self, op_id: int) -> None:
+    def _schedule(self, op_id: int, delay: float) -> None:
+        with self._lock:
+            heapq.heappush(self._due, (time.monotonic() + delay, op_id))
+        if delay <= 0:
+            self._wake.set()
+
+    def _submit_due(self) -> float:
+        """Hand every due step to the pool; return how long the dispatcher may sleep."""
+        now = time.monotonic()
+        ready = []
+        with self._lock:
+            while self._due and self._due[0][0] <= now:
+                ready.append(heapq.heappop(self._due)[1])
+            next_due = self._due[0][0] - now if self._due else self._poll
+        for op_id in ready:
+            if self._pool is not None:
+                self._pool.submit(self._guarded_step, op_id)
+        return max(0.0, min(next_due, self._poll))
+
+    def _guarded_step(self, op_id: int) -> None:
+        delay: float | None = None
         try:
-            self.run_one(op_id)
-        except (LeaseLost, Stopping) as e:
-            log.info("operation %s left to another runner: %s", op_id, type(e).__name__)
+            delay = self.step(op_id)
+            self._failures.pop(op_id, None)
+        except LeaseLost:
+            log.info("operation %s is now run by another runner", op_id)
+        except TransientProviderError as e:
+            delay = self._retry_later(op_id, e)
+        except PermanentProviderError as e:
+            self._fail(op_id, e.message)
         except Exception:
             log.exception("operation %s crashed", op_id)
             self._fail(op_id, "kaas hit an internal error; the operation was stopped")
-        finally:
+        if delay is None or self._stop.is_set():
             with self._lock:
-                self._running.discard(op_id)
-            self._wake.set()
+                self._inflight.discard(op_id)
+            self._failures.pop(op_id, None)
+        else:
+            self._schedule(op_id, delay)
 
-    # -- running one operation -----------------------------------------------------------------------
+    def _retry_later(self, op_id: int, error: TransientProviderError) -> float | None:
+        failures = self._failures.get(op_id, 0) + 1
+        self._failures[op_id] = failures
+        if failures >= MAX_TRANSIENT_FAILURES:
+            self._fail(op_id, f"{error.message} (gave up after {failures} attempts)")
+            return None
+        log.warning("operation %s: transient provider error: %s", op_id, error.message)
+        with self._sessions() as session:
+            op = repo.get_operation(session, op_id=op_id)
+        if op is None:
+            return None
+        try:
+            self._save(op, step=f"retrying: {error.message}"[:200], progress=op.progress)
+        except LeaseLost:
+            return None
+        return min(self._poll * 2**failures, 30.0)
 
-    def run_one(self, op_id: int) -> None:
-        """Drive one claimed operation to its end (public for tests that step the runner by hand)."""
+    # -- one step ------------------------------------------------------------------------------------
+
+    def step(self, op_id: int) -> float | None:
+        """Advance one claimed operation by one step; seconds until its next step, or None when it ended."""
         with self._sessions() as session:
             op = repo.get_operation(session, op_id=op_id)
             cluster = repo.get_cluster_by_id(session, cluster_id=op.cluster_id) if op else None
-        if op is None or cluster is None:
-            return
+        if (
+            op is None
+            or cluster is None
+            or op.status != OperationStatus.RUNNING
+            or op.lease_owner != self.owner
+        ):
+            return None
+        if op.kind == OperationKind.CREATE:
+            return self._create(op, cluster)
+        if op.kind == OperationKind.DELETE:
+            return self._delete(op, cluster)
+        if op.kind == OperationKind.REGISTER:
+            return self._register(op, cluster)
+        raise PermanentProviderError(f"unknown operation kind {op.kind!r}")
+
+    def _call(self, fn: Callable[[], object]):
+        """Call the provider; anything but our own error types is an adapter bug, not a success."""
         try:
-            if op.kind == OperationKind.CREATE:
-                self._create(op, cluster)
-            elif op.kind == OperationKind.DELETE:
-                self._delete(op, cluster)
-            elif op.kind == OperationKind.REGISTER:
-                self._register(op, cluster)
-            else:
-                raise PermanentProviderError(f"unknown operation kind {op.kind!r}")
-        except PermanentProviderError as e:
-            self._fail(op_id, e.message)
-
-    def _call(self, op: Operation, fn: Callable[[], object]):
-        """Call the provider, retrying transient errors with backoff while keeping the lease."""
-        failures = 0
-        while True:
-            try:
-                return fn()
-            except TransientProviderError as e:
-                failures += 1
-                if failures >= MAX_TRANSIENT_FAILURES:
-                    raise PermanentProviderError(f"{e.message} (gave up after {failures} attempts)") from e
-                log.warning("operation %s: transient provider error: %s", op.id, e.message)
-                self._save(op, step=f"retrying: {e.message}"[:200], progress=op.progress)
-                self._sleep(op, min(self._poll * 2**failures, 30.0))
-            except ProviderError:
-                raise
-            except Exception as e:  # an adapter bug must not look like success
-                raise PermanentProviderError(f"provider call failed unexpectedly: {type(e).__name__}") from e
-
-    def _sleep(self, op: Operation, seconds: float) -> None:
-        """Wait between polls; on shutdown, release the lease so another runner resumes at once."""
-        if self._stop.wait(seconds):
-            self._release(op.id)
-            raise Stopping()
-
-    def _release(self, op_id: int | None) -> None:
-        with self._sessions() as session:
-            repo.heartbeat(session, op_id=op_id, owner=self.owner, lease_seconds=0, now=self._now())
-            session.commit()
+            return fn()
+        except ProviderError:
+            raise
+        except Exception as e:
+            raise PermanentProviderError(f"provider call failed unexpectedly: {type(e).__name__}") from e
 
     def _save(self, op: Operation, *, step: str, progress: int, provider_state: dict | None = None) -> None:
         """Persist progress (and the provider handle) if this runner still holds the lease; publish it."""
         changed = step != op.step or progress != op.progress or provider_state is not None
+        expires = op.lease_expires_at
+        fresh = expires is not None and (expires - self._now()).total_seconds() > self._lease * 2 / 3
+        if not changed and fresh:
+            return  # nothing new to record and the lease is fresh: spare the database a write
         with self._sessions() as session:
             ok = repo.save_progress(
                 session,
@@ -275,17 +319,18 @@ class OperationRunner:
     def _transition(
         self, cluster: Cluster, state: ClusterState, *, reason: str | None = None, **fields
     ) -> None:
+        """Record provider-reported `fields` and move the cluster to `state`, in one transaction."""
         with self._sessions() as session:
+            if fields:
+                repo.update_cluster(
+                    session, cluster_id=cluster.id, values=fields, now=self._now(), commit=False
+                )
             current = repo.get_cluster_by_id(session, cluster_id=cluster.id)
-            if current is None:
-                return
-            for key, value in fields.items():
-                setattr(current, key, value)
-            if current.state != state:
-                repo.set_cluster_state(session, current, state, reason=reason, now=self._now())
-            session.add(current)
+            if current is not None and current.state != state:
+                repo.set_cluster_state(session, current, state, reason=reason, now=self._now(), commit=False)
             session.commit()
-            cluster.state = current.state
+            if current is not None:
+                cluster.state = current.state
 
     def _finish(self, op: Operation, text: str, *, buttons: tuple = ()) -> None:
         with self._sessions() as session:
@@ -310,12 +355,13 @@ class OperationRunner:
                 status=OperationStatus.FAILED,
                 error=error[:4000],
                 now=self._now(),
+                commit=False,
             ):
                 session.rollback()
                 return
             if cluster is not None and cluster.state not in (ClusterState.DELETED, ClusterState.FAILED):
                 repo.set_cluster_state(
-                    session, cluster, ClusterState.FAILED, reason=error[:2000], now=self._now()
+                    session, cluster, ClusterState.FAILED, reason=error[:2000], now=self._now(), commit=False
                 )
             session.commit()
             name = cluster.name if cluster else "?"
@@ -330,18 +376,15 @@ class OperationRunner:
 
     # -- the operations ------------------------------------------------------------------------------
 
-    def _poll_until_done(self, op: Operation, provider, handle: dict, cluster: Cluster) -> Progress:
-        while True:
-            progress: Progress = self._call(op, lambda: provider.poll(handle))
-            if progress.cluster_ref and progress.cluster_ref != cluster.provider_ref:
-                self._transition(cluster, ClusterState(cluster.state), provider_ref=progress.cluster_ref)
-                cluster.provider_ref = progress.cluster_ref
-            self._save(op, step=progress.step[:200], progress=max(0, min(progress.percent, 100)))
-            if progress.done:
-                return progress
-            self._sleep(op, self._poll)
+    def _poll_once(self, op: Operation, provider, handle: dict, cluster: Cluster) -> Progress:
+        progress: Progress = self._call(lambda: provider.poll(handle))
+        if progress.cluster_ref and progress.cluster_ref != cluster.provider_ref:
+            self._transition(cluster, ClusterState(cluster.state), provider_ref=progress.cluster_ref)
+            cluster.provider_ref = progress.cluster_ref
+        self._save(op, step=progress.step[:200], progress=max(0, min(progress.percent, 100)))
+        return progress
 
-    def _create(self, op: Operation, cluster: Cluster) -> None:
+    def _create(self, op: Operation, cluster: Cluster) -> float | None:
         provider = self._profiles.provider(cluster.provider_profile)
         handle = op.provider_state
         if not handle:
@@ -354,56 +397,73 @@ class OperationRunner:
                 machine_type=op.params.get("machine_type"),
                 request_id=op.idempotency_key,
             )
-            handle = self._call(op, lambda: provider.start_create(spec))
+            handle = self._call(lambda: provider.start_create(spec))
             # The handle is saved before anything else: a crash from here on resumes by polling it.
             self._save(op, step="creating", progress=1, provider_state=handle)
-        progress = self._poll_until_done(op, provider, handle, cluster)
+        if cluster.state != ClusterState.PROVISIONING:
+            # Deleted (or failed) while being created: the delete operation takes it from here.
+            self._finish(op, messages.operation_succeeded(op.kind, cluster.name))
+            return None
+        progress = self._poll_once(op, provider, handle, cluster)
+        if not progress.done:
+            return self._poll
         ref = progress.cluster_ref or cluster.provider_ref
         if ref is None:
             raise PermanentProviderError("the provider finished without naming the cluster")
-        kubeconfig = self._call(op, lambda: provider.kubeconfig(ref))
-        described = self._call(op, lambda: provider.describe(ref))
+        kubeconfig = self._call(lambda: provider.kubeconfig(ref))
+        described = self._call(lambda: provider.describe(ref))
         with self._sessions() as session:
             current = repo.get_cluster_by_id(session, cluster_id=cluster.id)
             if current is None or current.state != ClusterState.PROVISIONING:
-                # Deleted (or failed) while we were creating: leave it to the delete operation.
                 session.rollback()
                 self._finish(op, messages.operation_succeeded(op.kind, cluster.name))
-                return
-            repo.save_kubeconfig(session, current, crypto=self._crypto, kubeconfig=kubeconfig)
-            current.endpoint = described.endpoint
-            current.version = described.version
-            current.node_count = described.node_count
-            current.provider_ref = ref
-            repo.set_cluster_state(session, current, ClusterState.READY, now=self._now())
-            session.add(current)
+                return None
+            repo.save_kubeconfig(session, current, crypto=self._crypto, kubeconfig=kubeconfig, commit=False)
+            repo.update_cluster(
+                session,
+                cluster_id=current.id,
+                now=self._now(),
+                commit=False,
+                values={
+                    "endpoint": described.endpoint,
+                    "version": described.version,
+                    "node_count": described.node_count,
+                    "provider_ref": ref,
+                },
+            )
+            repo.set_cluster_state(session, current, ClusterState.READY, now=self._now(), commit=False)
             session.commit()
         self._finish(
             op, messages.operation_succeeded(op.kind, cluster.name), buttons=cluster_buttons(cluster.name)
         )
+        return None
 
-    def _delete(self, op: Operation, cluster: Cluster) -> None:
+    def _delete(self, op: Operation, cluster: Cluster) -> float | None:
         if cluster.state == ClusterState.DELETED:
             self._finish(op, messages.operation_succeeded(op.kind, cluster.name))
-            return
-        handle = op.provider_state
+            return None
         if cluster.state != ClusterState.DELETING:
             self._transition(cluster, ClusterState.DELETING)
+        handle = op.provider_state
         if not handle and cluster.provider_ref:
             provider = self._profiles.provider(cluster.provider_profile)
             try:
-                handle = self._call(op, lambda: provider.start_delete(cluster.provider_ref))
+                handle = self._call(lambda: provider.start_delete(cluster.provider_ref))
             except ClusterNotFound:
                 handle = {"op": "gone"}
             self._save(op, step="deleting", progress=1, provider_state=handle)
         if handle and handle.get("op") != "gone":
             provider = self._profiles.provider(cluster.provider_profile)
-            with contextlib.suppress(ClusterNotFound):
-                self._poll_until_done(op, provider, handle, cluster)
-        self._transition(cluster, ClusterState.DELETED, kubeconfig_encrypted=None, deleted_at=self._now())
+            try:
+                if not self._poll_once(op, provider, handle, cluster).done:
+                    return self._poll
+            except ClusterNotFound:
+                pass
+        self._transition(cluster, ClusterState.DELETED, kubeconfig_encrypted=None)
         self._finish(op, messages.operation_succeeded(op.kind, cluster.name))
+        return None
 
-    def _register(self, op: Operation, cluster: Cluster) -> None:
+    def _register(self, op: Operation, cluster: Cluster) -> float | None:
         provider = self._profiles.provider(cluster.provider_profile)
         kubeconfig = repo.read_kubeconfig(cluster, crypto=self._crypto)
         if kubeconfig is None:
@@ -411,7 +471,7 @@ class OperationRunner:
         if cluster.state == ClusterState.REQUESTED:
             self._transition(cluster, ClusterState.PROVISIONING)
         self._save(op, step="verifying the cluster answers", progress=10)
-        described = self._call(op, lambda: provider.verify(kubeconfig))
+        described = self._call(lambda: provider.verify(kubeconfig))
         self._transition(
             cluster,
             ClusterState.READY,
@@ -423,3 +483,4 @@ class OperationRunner:
         self._finish(
             op, messages.operation_succeeded(op.kind, cluster.name), buttons=cluster_buttons(cluster.name)
         )
+        return None

@@ -179,6 +179,30 @@ def set_cluster_state(
     return current
 
 
+_UPDATABLE = frozenset({"provider_ref", "endpoint", "version", "node_count", "kubeconfig_encrypted"})
+
+
+def update_cluster(
+    session: Session, *, cluster_id: int, values: dict[str, Any], now: dt.datetime, commit: bool = True
+) -> None:
+    """Set provider-reported fields of a cluster (not its state: use `set_cluster_state`).
+
+    `kubeconfig_encrypted` may only be cleared here; `save_kubeconfig` encrypts new ones.
+    """
+    unknown = set(values) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"cannot update cluster fields {sorted(unknown)}")
+    if values.get("kubeconfig_encrypted") is not None:
+        raise ValueError("use save_kubeconfig to store a kubeconfig")
+    with _unit_of_work(session, commit=commit):
+        session.exec(
+            sa.update(Cluster)
+            .where(col(Cluster.id) == cluster_id)
+            .values(**values, updated_at=aware(now))
+            .execution_options(synchronize_session=False)
+        )
+
+
 def save_kubeconfig(
     session: Session,
     cluster: Cluster,
@@ -407,6 +431,19 @@ def finish_operation(
         "lease_expires_at": None,  # nothing left to lease; lease_owner stays as a record of who ran it
     }
     return _update_if_owner(session, op_id=op_id, owner=owner, values=values, commit=commit)
+
+
+def set_operation_message(
+    session: Session, *, op_id: int, channel_id: str, message_ts: str, commit: bool = True
+) -> None:
+    """Remember the chat message that shows an operation's progress, so a restarted process updates it."""
+    with _unit_of_work(session, commit=commit):
+        session.exec(
+            sa.update(Operation)
+            .where(col(Operation.id) == op_id)
+            .values(channel_id=channel_id, message_ts=message_ts)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def get_operation(session: Session, *, op_id: int) -> Operation | None:
