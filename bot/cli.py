@@ -70,10 +70,9 @@ def _settings():
 
 
 def _core(settings):
-    from storage.errors import StorageError
-
     from bot.runtime import build_core
     from handlers.profiles import ProfileError
+    from storage.errors import StorageError
 
     try:
         return build_core(settings)
@@ -89,6 +88,46 @@ def _shell(args: argparse.Namespace) -> int:
         return shell.run(core)
     finally:
         core.close()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from bot.server import build_http_app, build_slack, web_client
+    from providers.sandbox.server import ServerThread
+
+    settings = _settings()
+    problems = settings.slack_problems()
+    if problems:
+        raise SystemExit("kaas serve: " + "; ".join(problems) + ". See manifest.yml to create the Slack app.")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    core = _core(settings)
+    client = web_client(core)
+    bolt, face = build_slack(core, client)
+    core.runner.start()
+    socket_mode = None
+    server = ServerThread(build_http_app(core, bolt), host=args.host, port=args.port)
+    try:
+        if settings.slack_app_token is not None:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            socket_mode = SocketModeHandler(bolt, settings.slack_app_token.get_secret_value())
+            socket_mode.connect()
+        try:
+            port = server.start()
+        except OSError as e:
+            raise SystemExit(f"kaas serve: cannot listen on {args.host}:{args.port}: {e.strerror}") from e
+        mode = "Socket Mode" if socket_mode else f"POST http://{args.host}:{port}/slack/events"
+        logging.getLogger("kaas").warning("kaas serving Slack via %s; health on /healthz", mode)
+        stop.wait()
+    finally:
+        # A graceful stop releases the runner's leases so another replica resumes its operations at once.
+        server.stop()
+        if socket_mode is not None:
+            socket_mode.close()
+        face.progress.close()
+        core.close()
+    return 0
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -111,6 +150,10 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kaas", description="Kubernetes-as-a-Service from Slack.")
     sub = parser.add_subparsers(dest="command", required=True)
+    sv = sub.add_parser("serve", help="run the Slack app (HTTP events, or Socket Mode with SLACK_APP_TOKEN)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sv.add_argument("--port", type=int, default=3000, help="port to listen on (default 3000)")
+    sv.set_defaults(func=_serve)
     sh = sub.add_parser("shell", help="type /kaas commands in a terminal (or pipe them in)")
     sh.set_defaults(func=_shell)
     db = sub.add_parser("db", help="database maintenance")

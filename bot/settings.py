@@ -30,6 +30,18 @@ class Settings(BaseSettings):
     """providers.yml with the provider profiles; the built-in sandbox and manual profiles when unset."""
     admins: str = Field(default="", validation_alias=AliasChoices("KAAS_ADMINS"))
     """Comma-separated Slack user ids of KaaS admins."""
+    slack_bot_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN"))
+    """Bot token (xoxb-…) for the Web API."""
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET")
+    )
+    """Verifies that HTTP requests come from Slack."""
+    slack_app_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN"))
+    """App-level token (xapp-…): when set, `kaas serve` uses Socket Mode instead of HTTP events."""
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", validation_alias=AliasChoices("KAAS_SLACK_API_URL")
+    )
+    """Base URL of the Slack Web API (tests point it at a loopback fake)."""
     sandbox_create_seconds: float = Field(
         default=3.0, ge=0, le=3600, validation_alias=AliasChoices("KAAS_SANDBOX_CREATE_SECONDS")
     )
@@ -38,7 +50,7 @@ class Settings(BaseSettings):
         default=1.0, ge=0, le=3600, validation_alias=AliasChoices("KAAS_SANDBOX_DELETE_SECONDS")
     )
     runner_workers: int = Field(default=8, ge=1, le=64, validation_alias=AliasChoices("KAAS_RUNNER_WORKERS"))
-    """Operations run at once by this process (threads)."""
+    """Threads running operation steps; waiting operations hold no thread, so a few serve hundreds."""
     lease_seconds: float = Field(
         default=30.0, gt=0, le=3600, validation_alias=AliasChoices("KAAS_LEASE_SECONDS")
     )
@@ -46,12 +58,34 @@ class Settings(BaseSettings):
     poll_seconds: float = Field(default=0.5, gt=0, le=60, validation_alias=AliasChoices("KAAS_POLL_SECONDS"))
     """How often a running operation polls its provider."""
 
-    @field_validator("encryption_key")
+    @field_validator("encryption_key", "slack_bot_token", "slack_signing_secret", "slack_app_token")
     @classmethod
-    def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+    def _no_placeholder(cls, value: SecretStr | None, info) -> SecretStr | None:
         if value is not None and value.get_secret_value().strip().lower() in PLACEHOLDERS:
-            raise ValueError("KAAS_ENCRYPTION_KEY is a placeholder; unset it or set a real Fernet key")
+            raise ValueError(f"{info.field_name} is a placeholder; unset it or set the real value")
         return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            raise ValueError("KAAS_SLACK_API_URL must be https:// (or a loopback http:// URL for tests)")
+        return value if value.endswith("/") else value + "/"
+
+    def slack_problems(self) -> list[str]:
+        """What `kaas serve` is missing to talk to Slack (empty when it can start)."""
+        problems = []
+        if self.slack_bot_token is None:
+            problems.append("SLACK_BOT_TOKEN is not set")
+        elif not self.slack_bot_token.get_secret_value().startswith("xoxb-"):
+            problems.append("SLACK_BOT_TOKEN must be a bot token (xoxb-…)")
+        if self.slack_app_token is None and self.slack_signing_secret is None:
+            problems.append("SLACK_SIGNING_SECRET is not set (or set SLACK_APP_TOKEN for Socket Mode)")
+        if self.slack_app_token is not None and not self.slack_app_token.get_secret_value().startswith(
+            "xapp-"
+        ):
+            problems.append("SLACK_APP_TOKEN must be an app-level token (xapp-…)")
+        return problems
 
     @property
     def state_dir(self) -> Path:

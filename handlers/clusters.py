@@ -225,6 +225,13 @@ class ClusterService:
         text = messages.operation_accepted(op.kind, name)
         return OperationAccepted(op.id or 0, name, op.kind, text, duplicate=duplicate)
 
+    def attach_message(self, operation_id: int, channel_id: str, message_ts: str) -> None:
+        """Record where the operation's progress is shown (a face calls this after posting it)."""
+        with self._sessions() as session:
+            repo.set_operation_message(
+                session, op_id=operation_id, channel_id=channel_id, message_ts=message_ts
+            )
+
     # -- read ----------------------------------------------------------------------------------------
 
     def list(self, actor: Actor, *, everyone: bool = False, page: int = 1) -> ClusterList:

@@ -118,16 +118,17 @@ class Sandbox:
 
     def start(self) -> Sandbox:
         """Serve every cluster over HTTPS and start the ticker; returns self for chaining."""
-        from providers.sandbox.server import SandboxServer
+        from providers.sandbox.server import ServerThread, build_app
 
         if self._server is not None:
             return self
-        self._server = SandboxServer(
-            self,
+        self._server = ServerThread(
+            build_app(self),
             host=self.settings.host,
             port=self.port,
             certfile=self.settings.state_dir / "server.crt",
             keyfile=self.settings.state_dir / "server.key",
+            any_port_if_taken=True,
         )
         self.port = self._server.start()
         self.db.set_meta("port", str(self.port))

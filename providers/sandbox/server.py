@@ -183,11 +183,24 @@ async def _watch_stream(vc: VirtualCluster, plan: WatchPlan) -> AsyncIterator[by
         vc.store.unsubscribe(watcher)
 
 
-class SandboxServer:
-    """uvicorn serving `build_app(sandbox)` over TLS from a background thread."""
+class ServerThread:
+    """uvicorn serving an ASGI app (over TLS when given a certificate) from a background thread.
 
-    def __init__(self, sandbox: Sandbox, *, host: str, port: int, certfile: Path, keyfile: Path):
-        self._app = build_app(sandbox)
+    The sandbox uses it for its API server; tests use it to serve kaas's Slack endpoint on loopback.
+    """
+
+    def __init__(
+        self,
+        app,
+        *,
+        host: str,
+        port: int,
+        certfile: Path | None = None,
+        keyfile: Path | None = None,
+        any_port_if_taken: bool = False,
+    ):
+        self._app = app
+        self._any_port = any_port_if_taken
         self._host, self._port = host, port
         self._certfile, self._keyfile = certfile, keyfile
         self._server: uvicorn.Server | None = None
@@ -200,12 +213,10 @@ class SandboxServer:
         try:
             sock.bind((self._host, self._port))
         except OSError:
-            if not self._port:
+            if not self._port or not self._any_port:
+                sock.close()
                 raise
-            log.warning(
-                "sandbox port %s is taken; kubeconfigs issued before this restart must be fetched again",
-                self._port,
-            )
+            log.warning("port %s is taken; serving on another one", self._port)
             sock.bind((self._host, 0))
         sock.listen(1024)
         return sock
@@ -215,8 +226,8 @@ class SandboxServer:
         sock = self._sock = self._bind()
         config = uvicorn.Config(
             self._app,
-            ssl_certfile=str(self._certfile),
-            ssl_keyfile=str(self._keyfile),
+            ssl_certfile=str(self._certfile) if self._certfile else None,
+            ssl_keyfile=str(self._keyfile) if self._keyfile else None,
             log_level="warning",
             access_log=False,
             lifespan="off",
@@ -225,13 +236,13 @@ class SandboxServer:
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="sandbox-https", daemon=True
+            target=self._server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True
         )
         self._thread.start()
         deadline = time.monotonic() + 15
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the sandbox HTTPS server did not start")
+                raise RuntimeError("the HTTP server did not start")
             time.sleep(0.01)
         return sock.getsockname()[1]
 

@@ -1,0 +1,298 @@
+"""The Slack face: Bolt listeners that parse, call one handler, and render the reply.
+
+Listeners acknowledge first (Slack's 3-second rule) and do the rest after; only modal submissions call the
+handler before acknowledging, because validation errors must travel back in the acknowledgement itself
+(and recording an operation is a database write, not provider work). Permission checks and audit live in
+the handlers, not here. Idempotency keys come from what Slack repeats on a retry or a double click:
+the command's trigger_id, the modal's view id, the clicked message's ts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import grammar, messages, slack_messages, views
+from bot.notifier import SlackProgress
+from handlers import errors
+from handlers.actors import Actor, Origin
+from handlers.clusters import (
+    ACTION_CANCEL,
+    ACTION_DELETE,
+    ACTION_DELETE_CONFIRMED,
+    ACTION_INFO,
+    ACTION_KUBECONFIG,
+    ClusterService,
+)
+from handlers.replies import Credential, Notice, OperationAccepted, OperationUpdate
+
+log = logging.getLogger(__name__)
+
+CREATE_CALLBACK = views.CREATE_CALLBACK
+REGISTER_CALLBACK = views.REGISTER_CALLBACK
+LIST_PAGE_ACTION = views.LIST_PAGE_ACTION
+
+
+class SlackFace:
+    """Everything the listeners share: the services, the Web API client and the progress notifier."""
+
+    def __init__(
+        self,
+        *,
+        clusters: ClusterService,
+        client: WebClient,
+        progress: SlackProgress,
+        is_admin: Callable[[str], bool],
+        now: Callable,
+    ):
+        self.clusters = clusters
+        self.client = client
+        self.progress = progress
+        self.is_admin = is_admin
+        self.now = now
+
+    def actor(self, user_id: str, team_id: str, channel_id: str | None) -> Actor:
+        return Actor(user_id=user_id, team_id=team_id, is_admin=self.is_admin(user_id), channel_id=channel_id)
+
+    # -- replies -------------------------------------------------------------------------------------
+
+    def ephemeral(self, actor: Actor, body: dict) -> None:
+        if not actor.channel_id:
+            return self.direct(actor, body)
+        try:
+            self.client.chat_postEphemeral(channel=actor.channel_id, user=actor.user_id, **body)
+        except SlackApiError as e:
+            # The bot may not be in that channel (e.g. a DM between two people): fall back to a DM.
+            log.info("ephemeral reply failed (%s); sending a DM", e.response.get("error"))
+            self.direct(actor, body)
+
+    def direct(self, actor: Actor, body: dict) -> None:
+        channel = self.client.conversations_open(users=actor.user_id)["channel"]["id"]
+        self.client.chat_postMessage(channel=channel, **body)
+
+    def error(self, actor: Actor, e: errors.UserError) -> None:
+        self.ephemeral(actor, views.notice(Notice(e.message, level="error", hint=e.hint)))
+
+    def started(self, actor: Actor, reply: OperationAccepted) -> None:
+        """Show a new operation in the channel; its progress message is then updated in place."""
+        if reply.duplicate or self.progress.seen(reply.operation_id):
+            return
+        self.progress.publish(
+            OperationUpdate(
+                operation_id=reply.operation_id,
+                cluster_name=reply.cluster_name,
+                kind=reply.kind,
+                status="queued",
+                step="queued",
+                progress=0,
+                text=reply.text,
+                final=False,
+                channel_id=actor.channel_id,
+                requester_id=actor.user_id,
+            )
+        )
+
+    def deliver(self, actor: Actor, credential: Credential) -> None:
+        """Credentials go to the requester's DM as a file, never to the channel."""
+        dm = self.client.conversations_open(users=actor.user_id)["channel"]["id"]
+        self.client.files_upload_v2(
+            channel=dm,
+            content=credential.content,
+            filename=credential.filename,
+            title=f"kubeconfig for {credential.cluster_name}",
+            initial_comment=slack_messages.kubeconfig_dm(credential.cluster_name),
+        )
+        if actor.channel_id and not actor.channel_id.startswith("D"):
+            self.ephemeral(actor, views.credential_notice(credential.cluster_name))
+
+    # -- commands ------------------------------------------------------------------------------------
+
+    def run_command(self, actor: Actor, command: object, trigger_id: str, team_id: str) -> None:
+        origin = Origin(channel_id=actor.channel_id)
+        match command:
+            case grammar.ParseError(message=message, usage=usage):
+                self.ephemeral(actor, views.notice(Notice(message, level="error", hint=f"Usage: `{usage}`")))
+            case grammar.Help(topic=topic):
+                self.ephemeral(actor, views.help_message(messages.help_text(topic)))
+            case grammar.CreateCmd(name=None):
+                meta = json.dumps({"channel": actor.channel_id})
+                self.client.views_open(
+                    trigger_id=trigger_id,
+                    view=views.create_modal(self.clusters.create_form(actor), private_metadata=meta),
+                )
+            case grammar.CreateCmd() as c:
+                reply = self.clusters.create(
+                    actor,
+                    name=c.name,
+                    profile=c.provider,
+                    nodes=c.nodes,
+                    version=c.version,
+                    machine_type=c.machine_type,
+                    idempotency_key=f"cmd:{team_id}:{trigger_id}",
+                    origin=origin,
+                )
+                self.started(actor, reply)
+            case grammar.ListCmd(all=everyone, page=page):
+                self.ephemeral(
+                    actor,
+                    views.cluster_list(self.clusters.list(actor, everyone=everyone, page=page), self.now()),
+                )
+            case grammar.InfoCmd(name=name):
+                self.ephemeral(actor, views.details(self.clusters.info(actor, name), self.now()))
+            case grammar.KubeconfigCmd(name=name):
+                self.deliver(actor, self.clusters.kubeconfig(actor, name))
+            case grammar.DeleteCmd(name=name):
+                self.ephemeral(actor, views.confirmation(self.clusters.confirm_delete(actor, name)))
+            case grammar.RegisterCmd(name=name):
+                meta = json.dumps({"channel": actor.channel_id, "name": name})
+                self.client.views_open(
+                    trigger_id=trigger_id, view=views.register_modal(private_metadata=meta)
+                )
+
+    def run_action(self, actor: Actor, action_id: str, value: str, key: str) -> None:
+        if action_id == ACTION_KUBECONFIG:
+            self.deliver(actor, self.clusters.kubeconfig(actor, value))
+        elif action_id == ACTION_INFO:
+            self.ephemeral(actor, views.details(self.clusters.info(actor, value), self.now()))
+        elif action_id == ACTION_DELETE:
+            self.ephemeral(actor, views.confirmation(self.clusters.confirm_delete(actor, value)))
+        elif action_id == ACTION_DELETE_CONFIRMED:
+            reply = self.clusters.delete(
+                actor, value, idempotency_key=key, origin=Origin(channel_id=actor.channel_id)
+            )
+            self.started(actor, reply)
+        elif action_id == ACTION_CANCEL:
+            self.ephemeral(actor, views.notice(Notice("Cancelled; nothing was changed.")))
+        elif action_id == LIST_PAGE_ACTION:
+            scope, _, page = value.partition(":")
+            reply = self.clusters.list(
+                actor, everyone=scope == "all", page=int(page) if page.isdigit() else 1
+            )
+            self.ephemeral(actor, views.cluster_list(reply, self.now()))
+
+
+def _channel(body: dict) -> str | None:
+    return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+
+
+def _metadata(view: dict) -> dict:
+    try:
+        meta = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def register_listeners(app: App, face: SlackFace) -> None:
+    """Attach every kaas listener to a Bolt app."""
+
+    @app.command("/kaas")
+    def on_command(ack, command: dict) -> None:
+        ack()
+        actor = face.actor(command["user_id"], command["team_id"], command.get("channel_id"))
+        try:
+            face.run_command(
+                actor,
+                grammar.parse(command.get("text", "")),
+                command.get("trigger_id", ""),
+                command["team_id"],
+            )
+        except errors.UserError as e:
+            face.error(actor, e)
+
+    action_ids = (
+        ACTION_KUBECONFIG,
+        ACTION_INFO,
+        ACTION_DELETE,
+        ACTION_DELETE_CONFIRMED,
+        ACTION_CANCEL,
+        LIST_PAGE_ACTION,
+    )
+
+    @app.action(re.compile(f"^({'|'.join(map(re.escape, action_ids))})$"))
+    def on_action(ack, body: dict, action: dict) -> None:
+        ack()
+        team_id = (body.get("team") or {}).get("id") or body["user"].get("team_id")
+        actor = face.actor(body["user"]["id"], team_id, _channel(body))
+        message_ts = (body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get(
+            "ts", ""
+        )
+        # The clicked message identifies the request: a double click on the same button is one operation.
+        value = action.get("value", "")
+        key = f"action:{team_id}:{actor.channel_id}:{message_ts}:{action['action_id']}:{value}"
+        try:
+            face.run_action(actor, action["action_id"], value, key)
+        except errors.UserError as e:
+            face.error(actor, e)
+
+    @app.view(CREATE_CALLBACK)
+    def on_create(ack, body: dict, view: dict) -> None:
+        parsed = views.parse_create_submission(view["state"]["values"])
+        if isinstance(parsed, dict):
+            ack(response_action="errors", errors=parsed)
+            return
+        team_id = (body.get("team") or {}).get("id") or body["user"].get("team_id")
+        actor = face.actor(body["user"]["id"], team_id, _metadata(view).get("channel"))
+        try:
+            reply = face.clusters.create(
+                actor,
+                name=parsed.name,
+                profile=parsed.profile,
+                nodes=parsed.nodes,
+                version=parsed.version,
+                machine_type=parsed.machine_type,
+                idempotency_key=f"view:{view['id']}",
+                origin=Origin(channel_id=actor.channel_id),
+            )
+        except errors.UserError as e:
+            ack(response_action="errors", errors={_field_of(e): f"{e.message} {e.hint}".strip()})
+            return
+        ack()
+        face.started(actor, reply)
+
+    @app.view(REGISTER_CALLBACK)
+    def on_register(ack, body: dict, view: dict) -> None:
+        parsed = views.parse_register_submission(view["state"]["values"])
+        if isinstance(parsed, dict):
+            ack(response_action="errors", errors=parsed)
+            return
+        team_id = (body.get("team") or {}).get("id") or body["user"].get("team_id")
+        actor = face.actor(body["user"]["id"], team_id, _metadata(view).get("channel"))
+        try:
+            reply = face.clusters.register(
+                actor,
+                name=parsed.name,
+                kubeconfig=parsed.kubeconfig,
+                idempotency_key=f"view:{view['id']}",
+                origin=Origin(channel_id=actor.channel_id),
+            )
+        except errors.UserError as e:
+            field = "kubeconfig" if "kubeconfig" in e.message.lower() else "name"
+            ack(response_action="errors", errors={field: f"{e.message} {e.hint}".strip()[:2000]})
+            return
+        ack()
+        face.started(actor, reply)
+
+    @app.error
+    def on_error(error: Exception, body: dict) -> None:
+        log.exception("unhandled error in a Slack listener", exc_info=error)
+
+
+def _field_of(e: errors.UserError) -> str:
+    """Which create-modal input an error belongs to, so Slack shows it next to that field."""
+    text = e.message.lower()
+    for needle, block in (
+        ("node", "nodes"),
+        ("version", "version"),
+        ("machine type", "machine_type"),
+        ("profile", "profile"),
+    ):
+        if needle in text:
+            return block
+    return "name"

@@ -1,0 +1,300 @@
+"""The Slack face over real HTTP: signed requests to the app served by uvicorn, a loopback fake Web API."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from sqlmodel import select
+
+from bot.runtime import Core, build_core
+from bot.server import build_http_app, build_slack, web_client
+from bot.settings import Settings
+from handlers.clusters import ACTION_DELETE_CONFIRMED, ACTION_KUBECONFIG
+from providers.sandbox.server import ServerThread
+from storage.models import AuditEvent, Operation
+from tests.slack_fake import payloads
+from tests.slack_fake.server import FakeSlack
+from tests.slack_fake.signing import sign
+
+pytestmark = pytest.mark.e2e
+
+SECRET = "test-signing-secret"
+TEAM = "T0001"
+CHANNEL = "C0001"
+
+
+@dataclass
+class Slack:
+    fake: FakeSlack
+    core: Core
+    url: str
+
+    def post(
+        self, body: bytes, *, headers: dict | None = None, secret: str = SECRET, timestamp: int | None = None
+    ) -> requests.Response:
+        signed = sign(secret, body, timestamp)
+        return requests.post(self.url, data=body, headers={**signed, **(headers or {})}, timeout=10)
+
+    def command(self, text: str, user: str = "UALICE", **kw) -> requests.Response:
+        return self.post(payloads.slash_command(text, user_id=user, team_id=TEAM, channel_id=CHANNEL, **kw))
+
+    def click(
+        self, action_id: str, value: str, *, user: str = "UALICE", message_ts: str = "1700000000.000001"
+    ):
+        return self.post(
+            payloads.block_action(
+                action_id, value, user_id=user, team_id=TEAM, channel_id=CHANNEL, message_ts=message_ts
+            )
+        )
+
+    def operations(self) -> list[Operation]:
+        with self.core.runner._sessions() as s:
+            return list(s.exec(select(Operation).order_by(Operation.id)))
+
+    def wait_text(self, fragment: str, *, channel: str = CHANNEL, timeout: float = 30) -> None:
+        def seen() -> bool:
+            return any(fragment in json.dumps(m) for m in self.fake.messages(channel))
+
+        self.fake.wait_for(seen, timeout=timeout)
+
+
+@pytest.fixture
+def slack(tmp_path: Path, database_url: str) -> Iterator[Slack]:
+    with FakeSlack() as fake:
+        for user in ("UALICE", "UBOB", "UADMIN"):
+            fake.add_user(user)
+        settings = Settings(
+            home=tmp_path / "home",
+            database_url=database_url,
+            slack_bot_token="xoxb-test",
+            slack_signing_secret=SECRET,
+            slack_api_url=fake.base_url,
+            admins="UADMIN",
+            sandbox_create_seconds=0.3,
+            sandbox_delete_seconds=0.1,
+            poll_seconds=0.05,
+        )
+        core = build_core(settings)
+        bolt, face = build_slack(core, web_client(core))
+        core.runner.start()
+        server = ServerThread(build_http_app(core, bolt), host="127.0.0.1", port=0)
+        port = server.start()
+        try:
+            yield Slack(fake, core, f"http://127.0.0.1:{port}/slack/events")
+        finally:
+            server.stop()
+            face.progress.close()
+            core.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("how", "status"),
+    [
+        ("good", 200),
+        ("wrong-secret", 401),
+        ("stale", 401),
+        ("future", 401),
+        ("unsigned", 401),
+    ],
+)
+def test_request_signatures(slack: Slack, how: str, status: int) -> None:
+    body = payloads.slash_command("help", user_id="UALICE", team_id=TEAM, channel_id=CHANNEL)
+    if how == "unsigned":
+        resp = requests.post(
+            slack.url, data=body, timeout=10, headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
+    else:
+        timestamp = {"stale": int(time.time()) - 6 * 60, "future": int(time.time()) + 6 * 60}.get(how)
+        resp = slack.post(
+            body, secret="not-the-secret" if how == "wrong-secret" else SECRET, timestamp=timestamp
+        )
+    assert resp.status_code == status
+    if status == 401:
+        time.sleep(0.2)
+        assert slack.fake.calls_to("chat.postEphemeral") == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_oversized_payload_is_refused(slack: Slack) -> None:
+    resp = slack.post(b"x" * (2 * 1024 * 1024))
+    assert resp.status_code == 413
+
+
+def test_create_progress_kubeconfig_by_dm_and_delete(slack: Slack) -> None:
+    started = time.monotonic()
+    assert slack.command("create demo --nodes 2").status_code == 200
+    assert time.monotonic() - started < 3, "Slack needs the ack within 3 s"
+    slack.wait_text("is ready")
+    message = next(m for m in slack.fake.messages(CHANNEL) if "is ready" in json.dumps(m))
+    assert "cluster_kubeconfig" in json.dumps(message["blocks"])
+    updates = [c.at for c in slack.fake.calls_to("chat.update") if c.params.get("ts") == message["ts"]]
+    assert all(b - a >= 1.9 for a, b in itertools.pairwise(updates)), "at most one chat.update per 2 s"
+    thread = [
+        m for m in slack.fake.calls_to("chat.postMessage") if m.params.get("thread_ts") == message["ts"]
+    ]
+    assert thread, "details go to the progress message's thread"
+
+    assert slack.click(ACTION_KUBECONFIG, "demo", message_ts=message["ts"]).status_code == 200
+    slack.fake.wait_for(lambda: slack.fake.completed_files)
+    file = slack.fake.completed_files[0]
+    content = file["content"].decode()
+    assert file["channel_id"].startswith("D") and "certificate-authority-data" in content
+    token = next(line.split(":", 1)[1].strip() for line in content.splitlines() if "token:" in line)
+    assert token not in slack.fake.all_text() and "certificate-authority-data" not in slack.fake.all_text()
+    slack.fake.wait_for(
+        lambda: (
+            "kubeconfig" in json.dumps([c.params for c in slack.fake.calls_to("chat.postEphemeral")]).lower()
+        )
+    )
+
+    slack.command("delete demo")
+    slack.fake.wait_for(
+        lambda: any(
+            ACTION_DELETE_CONFIRMED in json.dumps(c.params) for c in slack.fake.calls_to("chat.postEphemeral")
+        )
+    )
+    # A double click on the confirmation is one delete operation.
+    slack.click(ACTION_DELETE_CONFIRMED, "demo", message_ts="1700000099.000001")
+    slack.click(ACTION_DELETE_CONFIRMED, "demo", message_ts="1700000099.000001")
+    slack.wait_text("was deleted")
+    assert [op.kind for op in slack.operations()] == ["create", "delete"]
+    assert slack.core.sandboxes[0].list_clusters() == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_strangers_are_refused_on_commands_and_buttons(slack: Slack) -> None:
+    slack.command("create mine --nodes 1")
+    slack.wait_text("is ready")
+    slack.command("kubeconfig mine", user="UBOB")
+    slack.click(ACTION_KUBECONFIG, "mine", user="UBOB")
+    slack.click(ACTION_DELETE_CONFIRMED, "mine", user="UBOB")
+    slack.fake.wait_for(
+        lambda: (
+            len(
+                [c for c in slack.fake.calls_to("chat.postEphemeral") if "belongs to" in json.dumps(c.params)]
+            )
+            == 3
+        )
+    )
+    assert slack.fake.completed_files == []
+    assert [op.kind for op in slack.operations()] == ["create"]
+    with slack.core.runner._sessions() as s:
+        denied = [
+            (a.actor_id, a.action) for a in s.exec(select(AuditEvent).where(AuditEvent.result == "denied"))
+        ]
+    assert ("UBOB", "kubeconfig") in denied and ("UBOB", "delete") in denied
+    # An admin may.
+    slack.click(ACTION_KUBECONFIG, "mine", user="UADMIN")
+    slack.fake.wait_for(lambda: slack.fake.completed_files)
+    assert slack.fake.completed_files[0]["channel_id"] == "DUADMIN"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_slack_retries_of_a_command_make_one_operation(slack: Slack) -> None:
+    body = payloads.slash_command(
+        "create once --nodes 1", user_id="UALICE", team_id=TEAM, channel_id=CHANNEL, trigger_id="trigger-123"
+    )
+    slack.post(body)
+    slack.post(body, headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+    slack.wait_text("is ready")
+    assert len(slack.operations()) == 1
+    top_level = [m for m in slack.fake.messages(CHANNEL) if not m.get("thread_ts")]
+    assert len([m for m in top_level if "once" in json.dumps(m)]) == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def _form(name: str, nodes: str, profile: str = "sandbox") -> dict:
+    return {
+        "name": {"value": {"type": "plain_text_input", "value": name}},
+        "profile": {"value": {"type": "static_select", "selected_option": {"value": profile}}},
+        "nodes": {"value": {"type": "number_input", "value": nodes}},
+    }
+
+
+def test_create_modal_opens_validates_and_submits(slack: Slack) -> None:
+    slack.command("create", trigger_id="trig-modal")
+    slack.fake.wait_for(lambda: slack.fake.calls_to("views.open"))
+    view = slack.fake.calls_to("views.open")[0].params["view"]
+    assert view["callback_id"] == "create_cluster"
+    meta = view["private_metadata"]
+
+    bad = slack.post(
+        payloads.view_submission(
+            "create_cluster",
+            _form("Bad_Name", "2"),
+            user_id="UALICE",
+            team_id=TEAM,
+            private_metadata=meta,
+        )
+    )
+    assert (
+        bad.status_code == 200
+        and bad.json()["response_action"] == "errors"
+        and "name" in bad.json()["errors"]
+    )
+    assert slack.operations() == []
+
+    too_many = slack.post(
+        payloads.view_submission(
+            "create_cluster",
+            _form("modal", "99"),
+            user_id="UALICE",
+            team_id=TEAM,
+            private_metadata=meta,
+        )
+    )
+    assert too_many.json()["errors"].get("nodes")
+
+    ok = slack.post(
+        payloads.view_submission(
+            "create_cluster",
+            _form("modal", "1"),
+            user_id="UALICE",
+            team_id=TEAM,
+            private_metadata=meta,
+            view_id="V1",
+        )
+    )
+    assert ok.status_code == 200 and not ok.content.strip(b"{} ")
+    slack.wait_text("`modal` is ready")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("", "/kaas create"),
+        ("crate x", "Did you mean"),
+        ("create Bad_Name", "can't be a cluster name"),
+        ("create x --nodes 0", "--nodes"),
+        ("create x --nodes 11", "outside what profile"),
+        ("info ghost", "no cluster called"),
+        ("kubeconfig ghost", "no cluster called"),
+        ("list --all", "Only KaaS admins"),
+        ("<!channel> ping", "isn't a kaas command"),
+        ("x" * 5000, "at most 4000"),
+    ],
+)
+def test_hostile_commands_get_ephemeral_errors(slack: Slack, text: str, fragment: str) -> None:
+    assert slack.command(text).status_code == 200
+    slack.fake.wait_for(lambda: slack.fake.calls_to("chat.postEphemeral"))
+    reply = json.dumps(slack.fake.calls_to("chat.postEphemeral")[-1].params)
+    assert fragment.lower() in reply.lower()
+    assert "<!channel>" not in reply
+    assert slack.fake.messages(CHANNEL) == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_rate_limited_replies_are_retried(slack: Slack) -> None:
+    slack.fake.rate_limit("chat.postEphemeral", times=1, retry_after=0)
+    slack.command("help")
+    slack.fake.wait_for(lambda: len(slack.fake.calls_to("chat.postEphemeral")) == 2)
+    assert [c.status for c in slack.fake.calls_to("chat.postEphemeral")] == [429, 200]
