@@ -103,3 +103,18 @@ def test_invalid_cluster_requests_exit_2_with_a_reason(
     )
     assert proc.returncode == 2
     assert fragment in proc.stderr
+
+
+def test_db_upgrade_is_idempotent(tmp_path: Path) -> None:
+    env = {**os.environ, "KAAS_HOME": str(tmp_path)}
+    for _ in range(2):
+        proc = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "db", "upgrade"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.startswith("database at revision ")
+    assert (tmp_path / "kaas.db").exists()

@@ -16,6 +16,7 @@ from sqlmodel import select
 from bot.runtime import Core, build_core
 from bot.server import build_http_app, build_slack, web_client
 from bot.settings import Settings
+from handlers.actors import Actor
 from handlers.clusters import ACTION_DELETE_CONFIRMED, ACTION_KUBECONFIG
 from providers.sandbox.server import ServerThread
 from storage.models import AuditEvent, Operation
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.e2e
 SECRET = "test-signing-secret"
 TEAM = "T0001"
 CHANNEL = "C0001"
+ALICE = Actor(user_id="UALICE", team_id=TEAM)
 
 
 @dataclass
@@ -298,3 +300,37 @@ def test_rate_limited_replies_are_retried(slack: Slack) -> None:
     slack.command("help")
     slack.fake.wait_for(lambda: len(slack.fake.calls_to("chat.postEphemeral")) == 2)
     assert [c.status for c in slack.fake.calls_to("chat.postEphemeral")] == [429, 200]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_register_modal_adopts_a_cluster_and_refuses_hostile_kubeconfigs(slack: Slack) -> None:
+    slack.command("create source --nodes 1")
+    slack.wait_text("`source` is ready")
+    kubeconfig = slack.core.clusters.kubeconfig(ALICE, "source").content
+    slack.command("register adopted", trigger_id="trig-register")
+    slack.fake.wait_for(lambda: slack.fake.calls_to("views.open"))
+    view = slack.fake.calls_to("views.open")[-1].params["view"]
+    assert view["callback_id"] == "register_cluster"
+
+    def submit(text: str, view_id: str) -> requests.Response:
+        values = {
+            "name": {"value": {"type": "plain_text_input", "value": "adopted"}},
+            "kubeconfig": {"value": {"type": "plain_text_input", "value": text}},
+        }
+        return slack.post(
+            payloads.view_submission(
+                "register_cluster",
+                values,
+                user_id="UALICE",
+                team_id=TEAM,
+                private_metadata=view["private_metadata"],
+                view_id=view_id,
+            )
+        )
+
+    hostile = kubeconfig.replace("token:", "tokenFile: /etc/shadow\n    token:")
+    refused = submit(hostile, "V-bad")
+    assert refused.json()["response_action"] == "errors" and "tokenFile" in json.dumps(refused.json())
+    assert submit(kubeconfig, "V-ok").status_code == 200
+    slack.wait_text("`adopted` is registered")
+    assert kubeconfig.split("token:")[1].strip() not in slack.fake.all_text()
