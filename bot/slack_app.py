@@ -231,53 +231,60 @@ def register_listeners(app: App, face: SlackFace) -> None:
         except errors.UserError as e:
             face.error(actor, e)
 
-    @app.view(CREATE_CALLBACK)
-    def on_create(ack, body: dict, view: dict) -> None:
-        parsed = views.parse_create_submission(view["state"]["values"])
+    def submit(
+        ack, body: dict, view: dict, parsed: object, record: Callable[[Actor, str, Origin], object]
+    ) -> None:
+        """Shared path of modal submissions: field errors go back in the ack, else record and ack."""
         if isinstance(parsed, dict):
             ack(response_action="errors", errors=parsed)
             return
         team_id = (body.get("team") or {}).get("id") or body["user"].get("team_id")
         actor = face.actor(body["user"]["id"], team_id, _metadata(view).get("channel"))
         try:
-            reply = face.clusters.create(
+            # The view id is the request: a double-submitted modal is one operation.
+            reply = record(actor, f"view:{view['id']}", Origin(channel_id=actor.channel_id))
+        except errors.UserError as e:
+            ack(response_action="errors", errors={_field_of(e): f"{e.message} {e.hint}".strip()[:2000]})
+            return
+        ack()
+        face.started(actor, reply)
+
+    @app.view(CREATE_CALLBACK)
+    def on_create(ack, body: dict, view: dict) -> None:
+        parsed = views.parse_create_submission(view["state"]["values"])
+        submit(
+            ack,
+            body,
+            view,
+            parsed,
+            lambda actor, key, origin: face.clusters.create(
                 actor,
                 name=parsed.name,
                 profile=parsed.profile,
                 nodes=parsed.nodes,
                 version=parsed.version,
                 machine_type=parsed.machine_type,
-                idempotency_key=f"view:{view['id']}",
-                origin=Origin(channel_id=actor.channel_id),
-            )
-        except errors.UserError as e:
-            ack(response_action="errors", errors={_field_of(e): f"{e.message} {e.hint}".strip()})
-            return
-        ack()
-        face.started(actor, reply)
+                idempotency_key=key,
+                origin=origin,
+            ),
+        )
 
     @app.view(REGISTER_CALLBACK)
     def on_register(ack, body: dict, view: dict) -> None:
         parsed = views.parse_register_submission(view["state"]["values"])
-        if isinstance(parsed, dict):
-            ack(response_action="errors", errors=parsed)
-            return
-        team_id = (body.get("team") or {}).get("id") or body["user"].get("team_id")
-        actor = face.actor(body["user"]["id"], team_id, _metadata(view).get("channel"))
-        try:
-            reply = face.clusters.register(
+        submit(
+            ack,
+            body,
+            view,
+            parsed,
+            lambda actor, key, origin: face.clusters.register(
                 actor,
                 name=parsed.name,
                 kubeconfig=parsed.kubeconfig,
-                idempotency_key=f"view:{view['id']}",
-                origin=Origin(channel_id=actor.channel_id),
-            )
-        except errors.UserError as e:
-            field = "kubeconfig" if "kubeconfig" in e.message.lower() else "name"
-            ack(response_action="errors", errors={field: f"{e.message} {e.hint}".strip()[:2000]})
-            return
-        ack()
-        face.started(actor, reply)
+                idempotency_key=key,
+                origin=origin,
+            ),
+        )
 
     @app.error
     def on_error(error: Exception, body: dict) -> None:
@@ -285,8 +292,10 @@ def register_listeners(app: App, face: SlackFace) -> None:
 
 
 def _field_of(e: errors.UserError) -> str:
-    """Which create-modal input an error belongs to, so Slack shows it next to that field."""
+    """Which modal input an error belongs to, so Slack shows it next to that field."""
     text = e.message.lower()
+    if "kubeconfig" in text:
+        return "kubeconfig"
     for needle, block in (
         ("node", "nodes"),
         ("version", "version"),

@@ -177,47 +177,87 @@ class ClusterService:
             existing = repo.get_operation_by_key(session, idempotency_key=idempotency_key)
             if existing is not None:
                 return self._accepted(session, existing, duplicate=True)
-            try:
-                cluster = repo.create_cluster(
-                    session,
-                    team_id=actor.team_id,
-                    name=name,
-                    owner_id=actor.user_id,
-                    profile=chosen.name,
-                    kind=chosen.kind,
-                    node_count=count,
-                    version=minor,
-                    machine_type=machine,
-                    commit=False,
-                )
-            except storage_errors.NameTaken as e:
-                session.rollback()
-                raise errors.Conflict(messages.name_taken(name), hint=messages.HINT_OTHER_NAME) from e
-            op, created = repo.enqueue_operation(
+            cluster = self._new_cluster(
+                session, actor, name, chosen, nodes=count, version=minor, machine_type=machine
+            )
+            reply = self._enqueue(
                 session,
-                kind=OperationKind.CREATE,
-                cluster=cluster,
-                requester_id=actor.user_id,
+                actor,
+                cluster,
+                OperationKind.CREATE,
                 idempotency_key=idempotency_key,
+                origin=origin,
                 params={"nodes": count, "version": minor, "machine_type": machine},
-                channel_id=origin.channel_id,
-                thread_ts=origin.thread_ts,
-                commit=False,
-            )
-            repo.record_audit(
-                session,
-                team_id=actor.team_id,
-                actor_id=actor.user_id,
-                action="create",
-                result="ok",
-                cluster=cluster,
                 detail=f"profile={chosen.name} nodes={count} version={minor}",
-                commit=False,
             )
-            session.commit()
-            reply = self._accepted(session, op, duplicate=not created)
         self._wake()
         return reply
+
+    def _new_cluster(
+        self,
+        session: Session,
+        actor: Actor,
+        name: str,
+        profile: ProviderProfile,
+        *,
+        nodes: int,
+        version: str,
+        machine_type: str | None,
+    ) -> Cluster:
+        """Insert the cluster row (uncommitted); a taken name becomes a Conflict for the user."""
+        try:
+            return repo.create_cluster(
+                session,
+                team_id=actor.team_id,
+                name=name,
+                owner_id=actor.user_id,
+                profile=profile.name,
+                kind=profile.kind,
+                node_count=nodes,
+                version=version,
+                machine_type=machine_type,
+                commit=False,
+            )
+        except storage_errors.NameTaken as e:
+            session.rollback()
+            raise errors.Conflict(messages.name_taken(name), hint=messages.HINT_OTHER_NAME) from e
+
+    def _enqueue(
+        self,
+        session: Session,
+        actor: Actor,
+        cluster: Cluster,
+        kind: OperationKind,
+        *,
+        idempotency_key: str,
+        origin: Origin,
+        params: dict | None = None,
+        detail: str = "",
+    ) -> OperationAccepted:
+        """Record the operation and its audit event with whatever the session holds, in one commit."""
+        op, created = repo.enqueue_operation(
+            session,
+            kind=kind,
+            cluster=cluster,
+            requester_id=actor.user_id,
+            idempotency_key=idempotency_key,
+            params=params or {},
+            channel_id=origin.channel_id,
+            thread_ts=origin.thread_ts,
+            commit=False,
+        )
+        repo.record_audit(
+            session,
+            team_id=actor.team_id,
+            actor_id=actor.user_id,
+            action=str(kind),
+            result="ok",
+            cluster=cluster,
+            detail=detail,
+            commit=False,
+        )
+        session.commit()
+        return self._accepted(session, op, duplicate=not created)
 
     def _accepted(self, session: Session, op: Operation, *, duplicate: bool) -> OperationAccepted:
         cluster = repo.get_cluster_by_id(session, cluster_id=op.cluster_id)
@@ -318,44 +358,16 @@ class ClusterService:
             existing = repo.get_operation_by_key(session, idempotency_key=idempotency_key)
             if existing is not None:
                 return self._accepted(session, existing, duplicate=True)
-            try:
-                cluster = repo.create_cluster(
-                    session,
-                    team_id=actor.team_id,
-                    name=name,
-                    owner_id=actor.user_id,
-                    profile=manual.name,
-                    kind=manual.kind,
-                    node_count=0,
-                    version="",
-                    machine_type=None,
-                    commit=False,
-                )
-            except storage_errors.NameTaken as e:
-                session.rollback()
-                raise errors.Conflict(messages.name_taken(name), hint=messages.HINT_OTHER_NAME) from e
+            cluster = self._new_cluster(session, actor, name, manual, nodes=0, version="", machine_type=None)
             repo.save_kubeconfig(session, cluster, crypto=self._crypto, kubeconfig=kubeconfig, commit=False)
-            op, created = repo.enqueue_operation(
+            reply = self._enqueue(
                 session,
-                kind=OperationKind.REGISTER,
-                cluster=cluster,
-                requester_id=actor.user_id,
+                actor,
+                cluster,
+                OperationKind.REGISTER,
                 idempotency_key=idempotency_key,
-                params={},
-                channel_id=origin.channel_id,
-                thread_ts=origin.thread_ts,
-                commit=False,
+                origin=origin,
             )
-            repo.record_audit(
-                session,
-                team_id=actor.team_id,
-                actor_id=actor.user_id,
-                action="register",
-                result="ok",
-                cluster=cluster,
-            )
-            session.commit()
-            reply = self._accepted(session, op, duplicate=not created)
         self._wake()
         return reply
 
@@ -398,27 +410,9 @@ class ClusterService:
                 return self._accepted(session, active, duplicate=True)
             if cluster.state == ClusterState.DELETING:
                 raise errors.Conflict(messages.already_deleting(name), hint=messages.HINT_WAIT)
-            op, created = repo.enqueue_operation(
-                session,
-                kind=OperationKind.DELETE,
-                cluster=cluster,
-                requester_id=actor.user_id,
-                idempotency_key=idempotency_key,
-                params={},
-                channel_id=origin.channel_id,
-                thread_ts=origin.thread_ts,
-                commit=False,
+            reply = self._enqueue(
+                session, actor, cluster, OperationKind.DELETE, idempotency_key=idempotency_key, origin=origin
             )
-            repo.record_audit(
-                session,
-                team_id=actor.team_id,
-                actor_id=actor.user_id,
-                action="delete",
-                result="ok",
-                cluster=cluster,
-            )
-            session.commit()
-            reply = self._accepted(session, op, duplicate=not created)
         self._wake()
         return reply
 
