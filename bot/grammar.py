@@ -75,6 +75,12 @@ class DeleteCmd:
 
 
 @dataclass(frozen=True)
+class ScaleCmd:
+    name: str
+    nodes: int
+
+
+@dataclass(frozen=True)
 class RegisterCmd:
     name: str
     kubeconfig_path: str | None = None
@@ -88,7 +94,7 @@ class ParseError:
     usage: str
 
 
-Command = CreateCmd | ListCmd | InfoCmd | KubeconfigCmd | DeleteCmd | RegisterCmd
+Command = CreateCmd | ListCmd | InfoCmd | KubeconfigCmd | DeleteCmd | RegisterCmd | ScaleCmd
 
 
 class _Invalid(Exception):
@@ -175,6 +181,8 @@ class _Spec:
     name: Literal["required", "optional", "none"]
     options: dict[str, _Option]
     build: Callable[..., Command]
+    then: _Option | None = None
+    """A required positional value after the name (e.g. the node count of `scale NAME N`)."""
 
 
 _SPECS: dict[str, _Spec] = {
@@ -197,6 +205,7 @@ _SPECS: dict[str, _Spec] = {
     "kubeconfig": _Spec("required", {}, KubeconfigCmd),
     "delete": _Spec("required", {}, DeleteCmd),
     "register": _Spec("required", {"--kubeconfig": _Option("kubeconfig_path", _path)}, RegisterCmd),
+    "scale": _Spec("required", {}, ScaleCmd, then=_Option("nodes", _number("NODES", MIN_NODES, MAX_NODES))),
 }
 
 SUBCOMMANDS: tuple[str, ...] = (*_SPECS, "help")
@@ -216,6 +225,7 @@ _SYNONYMS = {
     "remove": "delete",
     "destroy": "delete",
     "import": "register",
+    "resize": "scale",
 }
 
 
@@ -327,7 +337,11 @@ def _parse_args(word: str, spec: _Spec, args: list[str]) -> Command:
         position += 1
         name_expected = spec.name != "none" and not name_seen
         # `-x` where a name is due is a misspelt name (names can't start with '-'), not an unknown option.
-        if token.startswith("--") or (token.startswith("-") and len(token) > 1 and not name_expected):
+        count_expected = name_seen and spec.then is not None and spec.then.field not in values
+        negative_count = count_expected and token[:1] == "-" and token[1:].isdigit()
+        if not negative_count and (
+            token.startswith("--") or (token.startswith("-") and len(token) > 1 and not name_expected)
+        ):
             option, has_value, value = token.partition("=")
             known = spec.options.get(option)
             if known is None:
@@ -350,6 +364,8 @@ def _parse_args(word: str, spec: _Spec, args: list[str]) -> Command:
                 value = args[position]
                 position += 1
             values[known.field] = known.convert(value)
+        elif name_seen and spec.then is not None and spec.then.field not in values:
+            values[spec.then.field] = spec.then.convert(token) if spec.then.convert else token
         elif spec.name == "none" or name_seen:
             raise _Invalid(messages.extra_argument(token, word, takes_name=spec.name != "none"))
         else:
@@ -358,6 +374,8 @@ def _parse_args(word: str, spec: _Spec, args: list[str]) -> Command:
 
     if spec.name == "required" and name is None:
         raise _Invalid(messages.missing_name(word))
+    if spec.then is not None and spec.then.field not in values:
+        raise _Invalid(messages.missing_positional(word, spec.then.field.upper()))
     if spec.name == "optional" and name is None and values:
         raise _Invalid(messages.create_options_need_name())
     if spec.name == "none":

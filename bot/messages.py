@@ -30,10 +30,11 @@ USAGE: dict[str, str] = {
     "kubeconfig": "/kaas kubeconfig NAME",
     "delete": "/kaas delete NAME",
     "register": "/kaas register NAME [--kubeconfig PATH]",
+    "scale": "/kaas scale NAME NODES",
     "help": "/kaas help [COMMAND]",
 }
 
-GENERAL_USAGE = "/kaas create | list | info | kubeconfig | delete | register | help [COMMAND]"
+GENERAL_USAGE = "/kaas create | list | info | kubeconfig | scale | delete | register | help [COMMAND]"
 
 #: One example per option, used when a value is missing or malformed.
 OPTION_EXAMPLES: dict[str, str] = {
@@ -44,6 +45,7 @@ OPTION_EXAMPLES: dict[str, str] = {
     "--page": "--page 2",
     "--kubeconfig": "--kubeconfig /path/to/kubeconfig",
     "--all": "--all",
+    "NODES": "5",
 }
 
 HELP_TEXT = """\
@@ -52,6 +54,7 @@ kaas: Kubernetes clusters from Slack.
 • `/kaas list`: list your clusters (`--all` for everyone's)
 • `/kaas info NAME`: show a cluster's status, version and nodes
 • `/kaas kubeconfig NAME`: get credentials for kubectl
+• `/kaas scale NAME NODES`: change a cluster's node count
 • `/kaas delete NAME`: delete a cluster
 • `/kaas register NAME`: bring an existing cluster under kaas
 For details on one command, send `/kaas help COMMAND`, e.g. `/kaas help create`."""
@@ -82,6 +85,10 @@ Deletes a cluster after you confirm. Example: `/kaas delete my-app-1`""",
 `/kaas register NAME [--kubeconfig PATH]`
 Brings an existing cluster under kaas, reading its kubeconfig from PATH.
 Example: `/kaas register legacy-1 --kubeconfig /path/to/kubeconfig`""",
+    "scale": """\
+`/kaas scale NAME NODES`
+Changes how many nodes a cluster has (1 to 100; the profile may allow fewer). Owner or KaaS admin only.
+Example: `/kaas scale my-app-1 5`""",
     "help": """\
 `/kaas help [COMMAND]`
 Shows all commands, or the details of one. Example: `/kaas help create`""",
@@ -199,6 +206,10 @@ def extra_argument(word: str, command: str, takes_name: bool) -> str:
 
 def missing_name(command: str) -> str:
     return f"`{command}` needs a cluster name, e.g. `{COMMAND} {command} {EXAMPLE_NAME}`."
+
+
+def missing_positional(command: str, what: str) -> str:
+    return f"`{command}` needs {what} after the cluster name, e.g. `{USAGE.get(command, GENERAL_USAGE)}`."
 
 
 def create_options_need_name() -> str:

@@ -176,6 +176,8 @@ class Shell:
                 self._kubeconfig(name)
             case grammar.DeleteCmd(name=name):
                 self._confirm_delete(name)
+            case grammar.ScaleCmd(name=name, nodes=nodes):
+                self._started(self.clusters.scale(self.actor, name, nodes=nodes, idempotency_key=_key()))
             case grammar.RegisterCmd(name=name, kubeconfig_path=path):
                 self._register(name, path)
 

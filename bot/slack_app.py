@@ -149,6 +149,11 @@ class SlackFace:
                 self.deliver(actor, self.clusters.kubeconfig(actor, name))
             case grammar.DeleteCmd(name=name):
                 self.ephemeral(actor, views.confirmation(self.clusters.confirm_delete(actor, name)))
+            case grammar.ScaleCmd(name=name, nodes=nodes):
+                key = f"cmd:{team_id}:{trigger_id}"
+                self.started(
+                    actor, self.clusters.scale(actor, name, nodes=nodes, idempotency_key=key, origin=origin)
+                )
             case grammar.RegisterCmd(name=name):
                 meta = json.dumps({"channel": actor.channel_id, "name": name})
                 self.client.views_open(

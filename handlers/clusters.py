@@ -371,6 +371,45 @@ class ClusterService:
         self._wake()
         return reply
 
+    # -- scale ---------------------------------------------------------------------------------------
+
+    def scale(
+        self, actor: Actor, name: str, *, nodes: int, idempotency_key: str, origin: Origin = NO_ORIGIN
+    ) -> OperationAccepted:
+        """Record a node-count change (owner or admin, same as delete) for a ready cluster."""
+        with self._sessions() as session:
+            existing = repo.get_operation_by_key(session, idempotency_key=idempotency_key)
+            if existing is not None:
+                return self._accepted(session, existing, duplicate=True)
+            cluster = self._managed(session, actor, name, "scale")
+            if cluster.state != ClusterState.READY:
+                raise errors.Conflict(
+                    messages.not_ready_to_change(name, cluster.state), hint=messages.HINT_WAIT
+                )
+            profile = self._profiles.get(cluster.provider_profile)
+            if profile.kind == "manual":
+                raise errors.InvalidRequest(messages.REGISTERED_NOT_SCALABLE, hint=messages.HINT_ASK_OWNER)
+            if not profile.min_nodes <= nodes <= profile.max_nodes:
+                raise errors.InvalidRequest(
+                    messages.nodes_out_of_range(nodes, profile.name, profile.min_nodes, profile.max_nodes),
+                    hint=f"Try a number from {profile.min_nodes} to {profile.max_nodes}.",
+                )
+            busy = repo.latest_operation(session, cluster_id=cluster.id)
+            if busy is not None and busy.status in (OperationStatus.QUEUED, OperationStatus.RUNNING):
+                raise errors.Conflict(messages.busy(name, busy.kind), hint=messages.HINT_WAIT)
+            reply = self._enqueue(
+                session,
+                actor,
+                cluster,
+                OperationKind.SCALE,
+                idempotency_key=idempotency_key,
+                origin=origin,
+                params={"nodes": nodes},
+                detail=f"nodes {cluster.node_count} -> {nodes}",
+            )
+        self._wake()
+        return reply
+
     # -- delete --------------------------------------------------------------------------------------
 
     def confirm_delete(self, actor: Actor, name: str) -> Confirmation:

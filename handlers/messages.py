@@ -13,6 +13,7 @@ HINT_REGISTER = "Paste the whole kubeconfig file of the cluster (YAML with clust
 HINT_ADMIN = "Ask a KaaS admin to add a profile of kind `manual` to providers.yml."
 
 LIST_ALL_ADMINS_ONLY = "Only KaaS admins can list every cluster."
+REGISTERED_NOT_SCALABLE = "kaas did not create this cluster, so it cannot change its nodes."
 MANUAL_IS_FOR_REGISTER = "The `manual` profile adopts existing clusters; it cannot create new ones."
 NO_MANUAL_PROFILE = "Registering existing clusters is not enabled here."
 KUBECONFIG_EMPTY = "The kubeconfig is empty."
@@ -61,7 +62,7 @@ def confirm_delete(name: str) -> str:
     return f"Delete cluster `{name}` and everything running on it? This cannot be undone."
 
 
-_VERBS = {"create": "Creating", "delete": "Deleting", "register": "Registering"}
+_VERBS = {"create": "Creating", "delete": "Deleting", "register": "Registering", "scale": "Scaling"}
 
 
 def operation_accepted(kind: str, name: str) -> str:
@@ -69,7 +70,12 @@ def operation_accepted(kind: str, name: str) -> str:
 
 
 def operation_succeeded(kind: str, name: str) -> str:
-    done = {"create": "is ready", "delete": "was deleted", "register": "is registered and reachable"}
+    done = {
+        "create": "is ready",
+        "delete": "was deleted",
+        "register": "is registered and reachable",
+        "scale": "has its new node count",
+    }
     return f"Cluster `{name}` {done.get(kind, 'is done')}."
 
 
@@ -79,3 +85,11 @@ def operation_failed(kind: str, name: str, error: str) -> str:
 
 def kubeconfig_refused(problems: list[str]) -> str:
     return "That kubeconfig can't be used: " + "; ".join(problems) + "."
+
+
+def not_ready_to_change(name: str, state: str) -> str:
+    return f"Cluster `{name}` is {state}; only a ready cluster can be scaled."
+
+
+def busy(name: str, kind: str) -> str:
+    return f"Cluster `{name}` already has a {kind} operation under way."

@@ -242,6 +242,8 @@ class OperationRunner:
             return self._delete(op, cluster)
         if op.kind == OperationKind.REGISTER:
             return self._register(op, cluster)
+        if op.kind == OperationKind.SCALE:
+            return self._scale(op, cluster)
         raise PermanentProviderError(f"unknown operation kind {op.kind!r}")
 
     def _call(self, fn: Callable[[], object]):
@@ -480,6 +482,24 @@ class OperationRunner:
             node_count=described.node_count,
             provider_ref=described.ref,
         )
+        self._finish(
+            op, messages.operation_succeeded(op.kind, cluster.name), buttons=cluster_buttons(cluster.name)
+        )
+        return None
+
+    def _scale(self, op: Operation, cluster: Cluster) -> float | None:
+        if cluster.provider_ref is None:
+            raise PermanentProviderError("the cluster has no provider reference to scale")
+        provider = self._profiles.provider(cluster.provider_profile)
+        nodes = int(op.params["nodes"])
+        handle = op.provider_state
+        if not handle:
+            handle = self._call(lambda: provider.start_scale(cluster.provider_ref, nodes))
+            self._save(op, step=f"scaling to {nodes} nodes", progress=1, provider_state=handle)
+        if not self._poll_once(op, provider, handle, cluster).done:
+            return self._poll
+        described = self._call(lambda: provider.describe(cluster.provider_ref))
+        self._transition(cluster, ClusterState.READY, node_count=described.node_count)
         self._finish(
             op, messages.operation_succeeded(op.kind, cluster.name), buttons=cluster_buttons(cluster.name)
         )

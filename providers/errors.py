@@ -2,9 +2,10 @@
 
 ProviderError                   the provider refused or failed; `message` is the provider's own words
  ├─ TransientProviderError      worth retrying (timeouts, 429, 5xx, a cluster still settling)
- └─ PermanentProviderError      retrying cannot help; the operation fails with the message
-     ├─ ClusterNotFound         the provider has no such cluster (any more)
-     └─ InvalidClusterRequest   the provider rejects the request's parameters
+ ├─ PermanentProviderError      retrying cannot help; the operation fails with the message
+ │   ├─ ClusterNotFound         the provider has no such cluster (any more)
+ │   └─ InvalidClusterRequest   the provider rejects the request's parameters
+ └─ ProviderConfigError         a profile's settings or secrets are wrong (found at start)
 """
 
 from __future__ import annotations
@@ -33,3 +34,7 @@ class ClusterNotFound(PermanentProviderError):
 
 class InvalidClusterRequest(PermanentProviderError):
     """Parameters the provider rejects (version, machine type, node count, name)."""
+
+
+class ProviderConfigError(ProviderError):
+    """A provider profile's settings are invalid or its secrets are missing (raised at start)."""

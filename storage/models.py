@@ -46,6 +46,7 @@ class OperationKind(StrEnum):
     CREATE = "create"
     DELETE = "delete"
     REGISTER = "register"
+    SCALE = "scale"
 
 
 class Cluster(SQLModel, table=True):

@@ -18,6 +18,7 @@ from bot.grammar import (
     ListCmd,
     ParseError,
     RegisterCmd,
+    ScaleCmd,
     parse,
 )
 
@@ -98,6 +99,8 @@ VALID = [
     ("Info my-app", InfoCmd("my-app")),
     ("kubeconfig my-app", KubeconfigCmd("my-app")),
     ("delete my-app", DeleteCmd("my-app")),
+    ("scale my-app 5", ScaleCmd("my-app", 5)),
+    ("scale  my-app  007", ScaleCmd("my-app", 7)),
     ("delete 'my-app'", DeleteCmd("my-app")),
     # register
     ("register legacy", RegisterCmd("legacy")),
@@ -119,6 +122,15 @@ def test_valid_lines(text: str, expected: object) -> None:
 
 # (text, the subcommand whose usage must come back (None: general usage), a phrase the message must contain)
 HOSTILE = [
+    # scale's node count
+    ("scale my-app", "scale", "needs NODES"),
+    ("scale my-app 0", "scale", "from 1 to 100"),
+    ("scale my-app -3", "scale", "from 1 to 100"),
+    ("scale my-app 1e3", "scale", "from 1 to 100"),
+    ("scale my-app 3.5", "scale", "from 1 to 100"),
+    ("scale my-app 99999999999999999999", "scale", "from 1 to 100"),
+    ("scale my-app 3 4", "scale", "extra"),
+    ("scale Bad_Name 3", "scale", "can't be a cluster name"),
     # quotes and escapes
     ('create "my-app', "create", "quote"),
     ("create 'my-app", "create", "quote"),

@@ -109,6 +109,9 @@ def test_full_lifecycle_through_piped_shell(tmp_path: Path, database_url: str) -
         ("/kaas register x --kubeconfig /dev/zero", "not a regular file"),
         ("/kaas register x --kubeconfig /etc", "not a regular file"),
         ("7", "nothing to choose"),
+        ("/kaas scale ghost 3", "There is no cluster called `ghost`"),
+        ("/kaas scale ghost", "needs NODES"),
+        ("/kaas scale ghost 1000", "whole number from 1 to 100"),
         ("/kaas create 'unterminated", "error:"),
     ],
 )

@@ -256,3 +256,31 @@ def test_register_with_rejected_credentials_fails_with_the_reason(core: Core, si
     )
     final = sink.final(accepted.operation_id)
     assert final.status == "failed" and "rejected the kubeconfig's credentials (401" in final.text
+
+
+def test_scale_changes_the_node_count_for_owner_and_admin_only(
+    core: Core, sink: RecordingSink, tmp_path: Path
+) -> None:
+    _create(core, sink, name="grow", nodes=1)
+    with pytest.raises(errors.Forbidden):
+        core.clusters.scale(BOB, "grow", nodes=3, idempotency_key="bob-scale")
+    with pytest.raises(errors.InvalidRequest, match="outside what profile"):
+        core.clusters.scale(ALICE, "grow", nodes=11, idempotency_key="too-many")
+    accepted = core.clusters.scale(ALICE, "grow", nodes=3, idempotency_key="scale-3")
+    assert sink.final(accepted.operation_id).status == "succeeded"
+    assert core.clusters.info(ALICE, "grow").node_count == 3
+    path = tmp_path / "kc"
+    path.write_text(core.clusters.kubeconfig(ALICE, "grow").content)
+    nodes = subprocess.run(
+        ["kubectl", "--kubeconfig", str(path), "get", "nodes", "-o", "name"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
+    assert len(nodes.stdout.split()) == 3
+    accepted = core.clusters.scale(ADMIN, "grow", nodes=2, idempotency_key="admin-scale")
+    assert sink.final(accepted.operation_id).status == "succeeded"
+    assert core.clusters.info(ALICE, "grow").node_count == 2
+    assert ("UBOB", "scale", "denied") in _audit(core)
