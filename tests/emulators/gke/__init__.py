@@ -1,0 +1,1 @@
+"""Loopback emulator of the GKE v1 REST API."""
