@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
@@ -11,6 +13,9 @@ from bot.settings import Settings
 from handlers.clusters import ClusterService
 from handlers.operations import OperationRunner, ProgressSink
 from handlers.profiles import ProfileRegistry, ProviderProfile, load_profiles
+from providers import aks, gke
+from providers.base import Provider
+from providers.jenkins import JenkinsProvider
 from providers.manual.adapter import ManualProvider
 from providers.sandbox.adapter import SandboxProvider
 from providers.sandbox.sandbox import Sandbox, SandboxSettings
@@ -72,10 +77,23 @@ def build_core(settings: Settings, *, sink: ProgressSink | None = None) -> Core:
         # Local installs register clusters on loopback (sandboxes, kind); a shared server should not.
         return ManualProvider(allow_private=bool(profile.settings.get("allow_private_networks", True)))
 
+    def cloud(from_profile) -> Callable[[ProviderProfile], Provider]:
+        # Cloud adapters read their secrets from the environment variables or files a profile names.
+        return lambda profile: from_profile(dict(profile.settings), env=os.environ)
+
     profiles_list, default = load_profiles(settings.providers_file)
     profiles = ProfileRegistry(
-        profiles_list, default, {"sandbox": sandbox_provider, "manual": manual_provider}
+        profiles_list,
+        default,
+        {
+            "sandbox": sandbox_provider,
+            "manual": manual_provider,
+            "aks": cloud(aks.from_profile),
+            "gke": cloud(gke.from_profile),
+            "jenkins": cloud(JenkinsProvider.from_profile),
+        },
     )
+    profiles.build_all()
     sessions = storage_engine.session_factory(engine)
     runner = OperationRunner(
         sessions=sessions,

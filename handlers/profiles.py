@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from handlers.errors import InvalidRequest
 from providers.base import Provider
+from providers.errors import ProviderConfigError
 
 MAX_PROFILES_BYTES = 256 * 1024
 
@@ -178,6 +179,14 @@ class ProfileRegistry:
                 hint=f"Choose one of: {', '.join(sorted(self._profiles))}.",
             )
         return profile
+
+    def build_all(self) -> None:
+        """Build every profile's adapter now, so bad settings or missing secrets stop the start."""
+        for name in self._profiles:
+            try:
+                self.provider(name)
+            except ProviderConfigError as e:
+                raise ProfileError(f"provider profile `{name}`: {e.message}") from e
 
     def provider(self, name: str) -> Provider:
         profile = self.get(name)
