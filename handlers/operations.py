@@ -13,6 +13,7 @@ import datetime as dt
 import heapq
 import logging
 import os
+import random
 import socket
 import threading
 import time
@@ -220,7 +221,10 @@ class OperationRunner:
             self._save(op, step=f"retrying: {error.message}"[:200], progress=op.progress)
         except LeaseLost:
             return None
-        return min(self._poll * 2**failures, 30.0)
+        # Exponential backoff with jitter (so many operations hitting one rate limit spread out), never
+        # sooner than the provider asked.
+        backoff = min(self._poll * 2**failures, 30.0) * random.uniform(0.5, 1.0)
+        return max(backoff, min(error.retry_after or 0.0, 300.0))
 
     # -- one step ------------------------------------------------------------------------------------
 

@@ -21,7 +21,11 @@ class ProviderError(Exception):
 
 
 class TransientProviderError(ProviderError):
-    """The same call may succeed later."""
+    """The same call may succeed later; `retry_after` is the provider's own hint, in seconds."""
+
+    def __init__(self, message: str, *, provider: str = "", retry_after: float | None = None):
+        super().__init__(message, provider=provider)
+        self.retry_after = retry_after
 
 
 class PermanentProviderError(ProviderError):

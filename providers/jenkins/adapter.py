@@ -135,9 +135,9 @@ class JenkinsProvider:
                 retry_after = resp.headers.get("Retry-After", "")
                 if retry_after.isdigit():
                     msg += f" (retry after {retry_after} s)"
-                err = TransientProviderError(msg, provider=KIND)
-                err.retry_after = float(retry_after) if retry_after.isdigit() else None
-                return err
+                return TransientProviderError(
+                    msg, provider=KIND, retry_after=float(retry_after) if retry_after.isdigit() else None
+                )
             return PermanentProviderError(msg, provider=KIND)
         if _in_chain(e, (requests.ConnectionError,)):
             return TransientProviderError(

@@ -205,3 +205,33 @@ def test_bad_cloud_profiles_stop_the_start_naming_profile_and_field(
     with pytest.raises(ProfileError) as e:
         _core(tmp_path, {"azure-prod": {**aks_profile(aks), **change}}, Finals())
     assert "azure-prod" in str(e.value) and fragment in str(e.value)
+
+
+class AllUpdates(Finals):
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps: list[str] = []
+
+    def publish(self, update: OperationUpdate) -> None:
+        self.steps.append(update.step)
+        super().publish(update)
+
+
+def test_transient_provider_errors_are_retried_and_shown(
+    tmp_path: Path, aks: AksEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KAAS_TEST_ARM_TOKEN", ARM_TOKEN)
+    updates = AllUpdates()
+    core = _core(tmp_path, {"aks": aks_profile(aks)}, updates)
+    core.runner.start()
+    try:
+        aks.inject(
+            503, "ServiceUnavailable", "The service is temporarily unavailable.", method="PUT", times=2
+        )
+        created = core.clusters.create(ALICE, name="flaky", nodes=1, idempotency_key="aks-flaky")
+        assert updates.wait(created.operation_id).status == "succeeded"
+        assert any(
+            step.startswith("retrying:") and "temporarily unavailable" in step for step in updates.steps
+        )
+    finally:
+        core.close()
