@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import textwrap
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from handlers import errors
 from handlers.clusters import ACTION_DELETE_CONFIRMED
 from storage.models import AuditEvent, Cluster, Operation
 from tests.handlers.conftest import ADMIN, ALICE, BOB, MALLORY, RecordingSink
+from tests.kubectl import node_names
 
 
 def _create(core: Core, sink: RecordingSink, name: str = "app", actor=ALICE, **kw):
@@ -40,17 +40,7 @@ def test_create_info_kubeconfig_delete(core: Core, sink: RecordingSink, tmp_path
     assert info.last_operation and info.last_operation.status == "succeeded"
 
     credential = core.clusters.kubeconfig(ALICE, "app")
-    path = tmp_path / "kc"
-    path.write_text(credential.content)
-    nodes = subprocess.run(
-        ["kubectl", "--kubeconfig", str(path), "get", "nodes", "-o", "name"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
-    )
-    assert len(nodes.stdout.split()) == 2
+    assert len(node_names(credential.content, tmp_path)) == 2
 
     with core.runner._sessions() as s:
         row = s.exec(select(Cluster).where(Cluster.name == "app")).one()
@@ -269,17 +259,7 @@ def test_scale_changes_the_node_count_for_owner_and_admin_only(
     accepted = core.clusters.scale(ALICE, "grow", nodes=3, idempotency_key="scale-3")
     assert sink.final(accepted.operation_id).status == "succeeded"
     assert core.clusters.info(ALICE, "grow").node_count == 3
-    path = tmp_path / "kc"
-    path.write_text(core.clusters.kubeconfig(ALICE, "grow").content)
-    nodes = subprocess.run(
-        ["kubectl", "--kubeconfig", str(path), "get", "nodes", "-o", "name"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
-    )
-    assert len(nodes.stdout.split()) == 3
+    assert len(node_names(core.clusters.kubeconfig(ALICE, "grow").content, tmp_path)) == 3
     accepted = core.clusters.scale(ADMIN, "grow", nodes=2, idempotency_key="admin-scale")
     assert sink.final(accepted.operation_id).status == "succeeded"
     assert core.clusters.info(ALICE, "grow").node_count == 2

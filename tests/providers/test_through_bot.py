@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from providers.sandbox.sandbox import Sandbox, SandboxSettings
 from tests.emulators.aks.server import AksEmulator
 from tests.emulators.gke.server import GkeEmulator
 from tests.emulators.jenkins.server import JenkinsEmulator
+from tests.kubectl import node_names
 
 pytestmark = pytest.mark.e2e
 
@@ -150,17 +150,7 @@ def test_cloud_lifecycle_through_the_bot(
         assert final.status == "succeeded", final.text
         info = core.clusters.info(ALICE, "shop")
         assert (info.provider_kind, info.state, info.version) == (kind, "ready", "1.31")
-        path = tmp_path / "kc"
-        path.write_text(core.clusters.kubeconfig(ALICE, "shop").content)
-        nodes = subprocess.run(
-            ["kubectl", "--kubeconfig", str(path), "get", "nodes", "-o", "name"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-            env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
-        )
-        assert len(nodes.stdout.split()) == 2
+        assert len(node_names(core.clusters.kubeconfig(ALICE, "shop").content, tmp_path)) == 2
         scaled = core.clusters.scale(ALICE, "shop", nodes=3, idempotency_key=f"{kind}-scale")
         assert finals.wait(scaled.operation_id).status == "succeeded"
         deleted = core.clusters.delete(ALICE, "shop", idempotency_key=f"{kind}-del")
