@@ -8,6 +8,7 @@ restarted process keeps updating the same message.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
 import time
@@ -29,7 +30,7 @@ class _Message:
     ts: str | None = None
     last_sent: float = float("-inf")
     pending: OperationUpdate | None = None
-    timer: threading.Timer | None = None
+    scheduled: bool = False
     last_step: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -51,6 +52,11 @@ class SlackProgress:
         self._clock = clock
         self._messages: dict[int, _Message] = {}
         self._lock = threading.Lock()
+        # One flusher thread for every coalesced update, however many operations are under way.
+        self._due: list[tuple[float, int]] = []
+        self._wakeup = threading.Condition(self._lock)
+        self._flusher: threading.Thread | None = None
+        self._closed = False
 
     def seen(self, operation_id: int) -> bool:
         with self._lock:
@@ -68,22 +74,39 @@ class SlackProgress:
             if msg.ts is None:
                 self._post(update, msg)
                 return
-            wait = msg.last_sent + self._interval - self._clock()
-            if wait > 0:
+            due = msg.last_sent + self._interval
+            if due > self._clock():
                 msg.pending = update
-                if msg.timer is None:
-                    msg.timer = threading.Timer(wait, self._flush, args=(update.operation_id,))
-                    msg.timer.daemon = True
-                    msg.timer.start()
+                if not msg.scheduled:
+                    msg.scheduled = True
+                    self._schedule(due, update.operation_id)
                 return
             self._update(update, msg)
+
+    def _schedule(self, due: float, operation_id: int) -> None:
+        with self._wakeup:
+            heapq.heappush(self._due, (due, operation_id))
+            if self._flusher is None:
+                self._flusher = threading.Thread(target=self._flush_loop, name="slack-progress", daemon=True)
+                self._flusher.start()
+            self._wakeup.notify()
+
+    def _flush_loop(self) -> None:
+        while True:
+            with self._wakeup:
+                while not self._closed and (not self._due or self._due[0][0] > self._clock()):
+                    self._wakeup.wait(self._due[0][0] - self._clock() if self._due else None)
+                if self._closed and not self._due:
+                    return
+                _, operation_id = heapq.heappop(self._due)
+            self._flush(operation_id)
 
     def _flush(self, operation_id: int) -> None:
         msg = self._messages.get(operation_id)
         if msg is None:
             return
         with msg.lock:
-            msg.timer = None
+            msg.scheduled = False
             update, msg.pending = msg.pending, None
             if update is not None:
                 self._update(update, msg)
@@ -127,11 +150,10 @@ class SlackProgress:
             log.warning("posting a thread note failed: %s", e.response.get("error"))
 
     def close(self) -> None:
-        """Send every coalesced update now (used at shutdown)."""
-        with self._lock:
-            ids = list(self._messages)
-        for op_id in ids:
-            msg = self._messages.get(op_id)
-            if msg is not None and msg.timer is not None:
-                msg.timer.cancel()
-                self._flush(op_id)
+        """Send every coalesced update now (used at shutdown) and stop the flusher."""
+        with self._wakeup:
+            pending, self._due = [op_id for _, op_id in self._due], []
+            self._closed = True
+            self._wakeup.notify()
+        for op_id in pending:
+            self._flush(op_id)
