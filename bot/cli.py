@@ -104,7 +104,7 @@ def _serve(args: argparse.Namespace) -> int:
     core = _core(settings)
     client = web_client(core)
     bolt, face = build_slack(core, client)
-    core.runner.start()
+    core.start()
     socket_mode = None
     server = ServerThread(build_http_app(core, bolt), host=args.host, port=args.port)
     try:

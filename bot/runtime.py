@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
+from bot.scheduler import Every
 from bot.settings import Settings
 from handlers.clusters import ClusterService
 from handlers.operations import OperationRunner, ProgressSink
 from handlers.profiles import ProfileRegistry, ProviderProfile, load_profiles
+from handlers.reconcile import Reconciler
 from providers import aks, gke
 from providers.base import Provider
 from providers.jenkins import JenkinsProvider
@@ -36,9 +38,20 @@ class Core:
     profiles: ProfileRegistry
     runner: OperationRunner
     clusters: ClusterService
+    reconciler: Reconciler
     sandboxes: list[Sandbox] = field(default_factory=list)
+    _background: list[Every] = field(default_factory=list)
+
+    def start(self) -> None:
+        """Start the operations runner and the periodic reconcile."""
+        self.runner.start()
+        self._background.append(
+            Every(self.settings.reconcile_seconds, self.reconciler.run_once, name="kaas-reconcile").start()
+        )
 
     def close(self) -> None:
+        for job in self._background:
+            job.stop()
         self.runner.stop()
         for sandbox in self.sandboxes:
             sandbox.close()
@@ -105,4 +118,5 @@ def build_core(settings: Settings, *, sink: ProgressSink | None = None) -> Core:
         lease_seconds=settings.lease_seconds,
     )
     clusters = ClusterService(sessions=sessions, profiles=profiles, crypto=crypto, wake_runner=runner.wake)
-    return Core(settings, engine, crypto, profiles, runner, clusters, sandboxes)
+    reconciler = Reconciler(sessions=sessions, profiles=profiles)
+    return Core(settings, engine, crypto, profiles, runner, clusters, reconciler, sandboxes)

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
         default=30.0, gt=0, le=3600, validation_alias=AliasChoices("KAAS_LEASE_SECONDS")
     )
     """How long a crashed process's operations stay claimed before another process resumes them."""
+    reconcile_seconds: float = Field(
+        default=300.0, ge=0, le=86400, validation_alias=AliasChoices("KAAS_RECONCILE_SECONDS")
+    )
+    """How often ready clusters are compared with their providers (0 turns the check off)."""
     poll_seconds: float = Field(default=0.5, gt=0, le=60, validation_alias=AliasChoices("KAAS_POLL_SECONDS"))
     """How often a running operation polls its provider."""
 

@@ -280,7 +280,7 @@ def run(core, *, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
     core.runner.sink = sink
     shell = Shell(core.clusters, out=out, kubeconfig_dir=core.settings.state_dir / "kubeconfigs")
     sink.on_final = shell.on_final
-    core.runner.start()
+    core.start()
     if interactive:
         shell.say("kaas shell: type /kaas help, Ctrl-D to leave.")
     for line in read_lines(stdin, interactive=interactive, history=core.settings.state_dir / "shell_history"):

@@ -13,6 +13,7 @@ from bot.runtime import Core, build_core
 from bot.settings import Settings
 from handlers.actors import Actor
 from handlers.profiles import ProfileError
+from handlers.reconcile import VANISHED
 from handlers.replies import OperationUpdate
 from providers.sandbox.sandbox import Sandbox, SandboxSettings
 from tests.emulators.aks.server import AksEmulator
@@ -223,5 +224,25 @@ def test_transient_provider_errors_are_retried_and_shown(
         assert any(
             step.startswith("retrying:") and "temporarily unavailable" in step for step in updates.steps
         )
+    finally:
+        core.close()
+
+
+def test_reconcile_marks_a_cloud_cluster_deleted_out_of_band(
+    tmp_path: Path, aks: AksEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KAAS_TEST_ARM_TOKEN", ARM_TOKEN)
+    finals = Finals()
+    core = _core(tmp_path, {"aks": aks_profile(aks)}, finals)
+    core.runner.start()
+    try:
+        created = core.clusters.create(ALICE, name="gone", nodes=1, idempotency_key="aks-gone")
+        assert finals.wait(created.operation_id).status == "succeeded"
+        ref = core.clusters.info(ALICE, "gone")
+        name = next(n for n in aks.clusters if n.startswith("gone-"))
+        aks.delete_out_of_band(name)
+        drifts = core.reconciler.run_once()
+        assert [d.cluster for d in drifts] == ["gone"] and drifts[0].change == VANISHED
+        assert core.clusters.info(ALICE, "gone").state == "failed" and ref.state == "ready"
     finally:
         core.close()
