@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from handlers.errors import InvalidRequest
 from providers.base import Provider
-from providers.errors import ProviderConfigError
+from providers.errors import ProviderConfigError, ProviderError
 
 MAX_PROFILES_BYTES = 256 * 1024
 
@@ -184,9 +184,13 @@ class ProfileRegistry:
         """Build every profile's adapter now, so bad settings or missing secrets stop the start."""
         for name in self._profiles:
             try:
-                self.provider(name)
+                self.provider(name).probe()
             except ProviderConfigError as e:
                 raise ProfileError(f"provider profile `{name}`: {e.message}") from e
+            except ProviderError as e:
+                raise ProfileError(
+                    f"provider profile `{name}`: its endpoint or credentials do not work: {e.message}"
+                ) from e
 
     def provider(self, name: str) -> Provider:
         profile = self.get(name)

@@ -227,6 +227,9 @@ class AksProvider:
         except AzureError as e:
             raise translate(e) from e
 
+    def probe(self) -> None:
+        self._call(lambda: next(iter(self.client.managed_clusters.list_by_resource_group(self._rg)), None))
+
     def _polling(self) -> _OneStepPolling:
         return _OneStepPolling(0, path_format_arguments={"endpoint": self.settings.arm_endpoint})
 

@@ -198,6 +198,9 @@ class GkeProvider:
     def machine_types(self) -> list[str]:
         return list(self.settings.machine_types)
 
+    def probe(self) -> None:
+        self._call("list_clusters", parent=self._parent)
+
     def _call(self, method: str, **request):
         fn = getattr(self.client, method)
         try:

@@ -157,6 +157,10 @@ class JenkinsProvider:
                 raise _Missing(what) from e
             raise self._error(e, what) from e
 
+    def probe(self) -> None:
+        for job in (self.settings.create_job, self.settings.delete_job):
+            self._call(f"looking up job {job}", self.server.get_job_info, job)
+
     def _trigger(self, job: str, parameters: dict[str, str]) -> int:
         return self._call(f"triggering job {job}", self.server.build_job, job, parameters)
 

@@ -75,6 +75,9 @@ class ManualProvider:
             ref=url, name="", state="running", version=minor, endpoint=url, node_count=nodes, machine_type=""
         )
 
+    def probe(self) -> None:
+        """Registered clusters are reached with their own kubeconfigs, checked when registered."""
+
     def start_create(self, spec: ClusterSpec) -> dict:
         raise PermanentProviderError("manual clusters are registered, not created", provider=KIND)
 

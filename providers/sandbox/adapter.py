@@ -123,6 +123,9 @@ class SandboxProvider:
         left = max(0.0, finish_at - self.sandbox.settings.clock())
         return max(1, min(99, int(100 * (1 - left / duration))))
 
+    def probe(self) -> None:
+        """The sandbox runs in this process: nothing to reach."""
+
     # -- reading -------------------------------------------------------------------------------------
 
     def kubeconfig(self, ref: str) -> str:

@@ -246,3 +246,23 @@ def test_reconcile_marks_a_cloud_cluster_deleted_out_of_band(
         assert core.clusters.info(ALICE, "gone").state == "failed" and ref.state == "ready"
     finally:
         core.close()
+
+
+@pytest.mark.parametrize("kind", ["aks", "gke", "jenkins"])
+@pytest.mark.parametrize("fault", ["unreachable", "bad-token"])
+def test_unreachable_or_unauthorised_clouds_stop_the_start(
+    tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, kind: str, fault: str
+) -> None:
+    emulator = request.getfixturevalue(kind)
+    token = "not-the-token" if fault == "bad-token" else None
+    monkeypatch.setenv("KAAS_TEST_ARM_TOKEN", token or ARM_TOKEN)
+    monkeypatch.setenv("KAAS_TEST_GCP_TOKEN", token or GCP_TOKEN)
+    monkeypatch.setenv("KAAS_TEST_JENKINS_TOKEN", token or getattr(emulator, "token", ""))
+    profile = {"aks": aks_profile, "gke": gke_profile, "jenkins": jenkins_profile}[kind](emulator)
+    if fault == "unreachable":
+        field = {"aks": "arm_endpoint", "gke": "api_endpoint", "jenkins": "url"}[kind]
+        scheme = "https" if kind == "aks" else "http"
+        profile[field] = f"{scheme}://127.0.0.1:9/"  # the discard port: nothing listens there
+    with pytest.raises(ProfileError) as e:
+        _core(tmp_path, {"cloud-x": profile}, Finals())
+    assert "cloud-x" in str(e.value) and "endpoint or credentials" in str(e.value)

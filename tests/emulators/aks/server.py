@@ -31,6 +31,11 @@ _CLUSTER = re.compile(
     r"/managedClusters/(?P<name>[^/]+)(?P<rest>/.*)?$",
     re.IGNORECASE,
 )
+_LIST = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.ContainerService"
+    r"/managedClusters/?$",
+    re.IGNORECASE,
+)
 _OPERATION = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.ContainerService/locations/(?P<loc>[^/]+)"
     r"/operations/(?P<op>[^/]+)$",
@@ -289,6 +294,16 @@ class _Handler(BaseHTTPRequestHandler):
             m = _OPERATION.match(parts.path)
             if m and method == "GET":
                 return self._operation(m.group("op"))
+            m = _LIST.match(parts.path)
+            if m and method == "GET":
+                # managedClusters - List By Resource Group: one page, no nextLink.
+                rg = m.group("rg").lower()
+                value = [
+                    emu.cluster_json(m.group("sub"), mc)
+                    for mc in emu.clusters.values()
+                    if mc.rg.lower() == rg
+                ]
+                return self._send(200, {"value": value})
             m = _CLUSTER.match(parts.path)
             if not m:
                 return self._error(404, "NotFound", f"no route for {method} {parts.path}")

@@ -318,6 +318,7 @@ class GkeEmulator:
 
     _ROUTES = (
         ("POST", r"^/v1/projects/([^/]+)/locations/([^/]+)/clusters$", "create_cluster"),
+        ("GET", r"^/v1/projects/([^/]+)/locations/([^/]+)/clusters$", "list_clusters"),
         ("GET", r"^/v1/projects/([^/]+)/locations/([^/]+)/clusters/([^/:]+)$", "get_cluster"),
         ("DELETE", r"^/v1/projects/([^/]+)/locations/([^/]+)/clusters/([^/:]+)$", "delete_cluster"),
         ("PUT", r"^/v1/projects/([^/]+)/locations/([^/]+)/clusters/([^/:]+)$", "update_cluster"),
@@ -527,6 +528,10 @@ class GkeEmulator:
                 c.status = c.pool_status = "RUNNING"
 
         return self._op_json(self._new_op(c, "CREATE_CLUSTER", path, finish, nodes_total=0))
+
+    def _list_clusters(self, project: str, location: str, *, body: dict) -> dict:
+        clusters = [c for c in self.clusters.values() if c.project == project and c.location == location]
+        return {"clusters": [self._cluster_json(c) for c in clusters]}
 
     def _get_cluster(self, project: str, location: str, name: str, *, body: dict) -> dict:
         return self._cluster_json(self._cluster(project, location, name))
