@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,6 +120,17 @@ def aks_profile(emulator: AksEmulator) -> dict:
     }
 
 
+@contextlib.contextmanager
+def running_core(tmp_path: Path, profiles: dict, finals: Finals) -> Iterator[Core]:
+    """A core built from these profiles with its runner started; closed afterwards."""
+    core = _core(tmp_path, profiles, finals)
+    core.runner.start()
+    try:
+        yield core
+    finally:
+        core.close()
+
+
 def _core(tmp_path: Path, profiles: dict, finals: Finals) -> Core:
     path = tmp_path / "providers.yml"
     path.write_text(yaml.safe_dump({"profiles": profiles, "default": next(iter(profiles))}))
@@ -141,9 +153,7 @@ def test_cloud_lifecycle_through_the_bot(
     monkeypatch.setenv("KAAS_TEST_JENKINS_TOKEN", getattr(emulator, "token", ""))
     profile = {"aks": aks_profile, "gke": gke_profile, "jenkins": jenkins_profile}[kind](emulator)
     finals = Finals()
-    core = _core(tmp_path, {kind: profile}, finals)
-    core.runner.start()
-    try:
+    with running_core(tmp_path, {kind: profile}, finals) as core:
         created = core.clusters.create(
             ALICE, name="shop", nodes=2, version="1.31", idempotency_key=f"{kind}-1"
         )
@@ -156,8 +166,6 @@ def test_cloud_lifecycle_through_the_bot(
         assert finals.wait(scaled.operation_id).status == "succeeded"
         deleted = core.clusters.delete(ALICE, "shop", idempotency_key=f"{kind}-del")
         assert finals.wait(deleted.operation_id).status == "succeeded"
-    finally:
-        core.close()
 
 
 def test_aks_failure_reaches_the_user_with_azures_message(
@@ -165,9 +173,7 @@ def test_aks_failure_reaches_the_user_with_azures_message(
 ) -> None:
     monkeypatch.setenv("KAAS_TEST_ARM_TOKEN", ARM_TOKEN)
     finals = Finals()
-    core = _core(tmp_path, {"aks": aks_profile(aks)}, finals)
-    core.runner.start()
-    try:
+    with running_core(tmp_path, {"aks": aks_profile(aks)}, finals) as core:
         aks.fail_next_operation(
             "QuotaExceeded",
             "Operation could not be completed as it results in exceeding "
@@ -177,8 +183,6 @@ def test_aks_failure_reaches_the_user_with_azures_message(
         final = finals.wait(created.operation_id)
         assert final.status == "failed" and "standardDSv3Family Cores quota" in final.text
         assert core.clusters.info(ALICE, "big").state == "failed"
-    finally:
-        core.close()
 
 
 @pytest.mark.parametrize(
@@ -213,9 +217,7 @@ def test_transient_provider_errors_are_retried_and_shown(
 ) -> None:
     monkeypatch.setenv("KAAS_TEST_ARM_TOKEN", ARM_TOKEN)
     updates = AllUpdates()
-    core = _core(tmp_path, {"aks": aks_profile(aks)}, updates)
-    core.runner.start()
-    try:
+    with running_core(tmp_path, {"aks": aks_profile(aks)}, updates) as core:
         aks.inject(
             503, "ServiceUnavailable", "The service is temporarily unavailable.", method="PUT", times=2
         )
@@ -224,8 +226,6 @@ def test_transient_provider_errors_are_retried_and_shown(
         assert any(
             step.startswith("retrying:") and "temporarily unavailable" in step for step in updates.steps
         )
-    finally:
-        core.close()
 
 
 def test_reconcile_marks_a_cloud_cluster_deleted_out_of_band(
@@ -233,9 +233,7 @@ def test_reconcile_marks_a_cloud_cluster_deleted_out_of_band(
 ) -> None:
     monkeypatch.setenv("KAAS_TEST_ARM_TOKEN", ARM_TOKEN)
     finals = Finals()
-    core = _core(tmp_path, {"aks": aks_profile(aks)}, finals)
-    core.runner.start()
-    try:
+    with running_core(tmp_path, {"aks": aks_profile(aks)}, finals) as core:
         created = core.clusters.create(ALICE, name="gone", nodes=1, idempotency_key="aks-gone")
         assert finals.wait(created.operation_id).status == "succeeded"
         ref = core.clusters.info(ALICE, "gone")
@@ -244,8 +242,6 @@ def test_reconcile_marks_a_cloud_cluster_deleted_out_of_band(
         drifts = core.reconciler.run_once()
         assert [d.cluster for d in drifts] == ["gone"] and drifts[0].change == VANISHED
         assert core.clusters.info(ALICE, "gone").state == "failed" and ref.state == "ready"
-    finally:
-        core.close()
 
 
 @pytest.mark.parametrize("kind", ["aks", "gke", "jenkins"])
