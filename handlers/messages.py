@@ -65,8 +65,21 @@ def confirm_delete(name: str) -> str:
 _VERBS = {"create": "Creating", "delete": "Deleting", "register": "Registering", "scale": "Scaling"}
 
 
-def operation_accepted(kind: str, name: str) -> str:
+def operation_accepted(kind: str, name: str, subject: str = "") -> str:
+    """The first line of an operation's progress message; `subject` is the app or backup concerned."""
+    if kind == "deploy":
+        return f"Deploying `{subject}` to cluster `{name}`… progress will follow here."
+    if kind == "undeploy":
+        return f"Removing `{subject}` from cluster `{name}`… progress will follow here."
+    if kind == "backup":
+        return f"Backing up cluster `{name}`{_scope(subject)}… progress will follow here."
+    if kind == "restore":
+        return f"Restoring backup `{subject}` to cluster `{name}`… progress will follow here."
     return f"{_VERBS.get(kind, kind.capitalize())} cluster `{name}`… progress will follow here."
+
+
+def _scope(subject: str) -> str:
+    return f" (namespace `{subject}`)" if subject else ""
 
 
 def operation_succeeded(kind: str, name: str) -> str:
@@ -79,7 +92,12 @@ def operation_succeeded(kind: str, name: str) -> str:
     return f"Cluster `{name}` {done.get(kind, 'is done')}."
 
 
-def operation_failed(kind: str, name: str, error: str) -> str:
+def operation_failed(kind: str, name: str, error: str, subject: str = "") -> str:
+    if kind in ("deploy", "undeploy", "restore"):
+        what = {"deploy": "deploy", "undeploy": "remove", "restore": "restore"}[kind]
+        return f"Could not {what} `{subject}` on cluster `{name}`: {error}"
+    if kind == "backup":
+        return f"Could not back up cluster `{name}`: {error}"
     return f"Could not {kind} cluster `{name}`: {error}"
 
 

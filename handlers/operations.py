@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -32,7 +32,15 @@ from providers.base import ClusterSpec, Progress
 from providers.errors import ClusterNotFound, PermanentProviderError, ProviderError, TransientProviderError
 from storage import repo
 from storage.crypto import Crypto
-from storage.models import Cluster, ClusterState, Operation, OperationKind, OperationStatus, utcnow
+from storage.models import (
+    CLUSTER_LIFECYCLE_KINDS,
+    Cluster,
+    ClusterState,
+    Operation,
+    OperationKind,
+    OperationStatus,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +57,19 @@ class ProgressSink(Protocol):
 class NullSink:
     def publish(self, update: OperationUpdate) -> None:
         pass
+
+
+class Work(Protocol):
+    """The steps of an operation kind that works inside a cluster (deploy, backup…), not on its lifecycle.
+
+    `step` advances the operation by one short, resumable step using the runner's `save`, `call` and
+    `finish`; it returns seconds until the next step, or None once finished. `failed` tidies up the
+    kind's own records when the operation fails; the cluster itself is left as it was.
+    """
+
+    def step(self, runner: OperationRunner, op: Operation, cluster: Cluster) -> float | None: ...
+
+    def failed(self, op: Operation, error: str) -> None: ...
 
 
 class LeaseLost(Exception):
@@ -79,6 +100,7 @@ class OperationRunner:
         max_inflight: int = 500,
         lease_seconds: float = 30.0,
         poll_seconds: float = 1.0,
+        works: Mapping[str, Work] | None = None,
         now: Callable[[], dt.datetime] = utcnow,
     ):
         self._sessions = sessions
@@ -91,6 +113,7 @@ class OperationRunner:
         self._lease = lease_seconds
         self._poll = poll_seconds
         self._now = now
+        self._works: dict[str, Work] = dict(works or {})
         self._pool: ThreadPoolExecutor | None = None
         self._inflight: set[int] = set()
         self._due: list[tuple[float, int]] = []
@@ -129,6 +152,21 @@ class OperationRunner:
                     repo.heartbeat(session, op_id=op_id, owner=self.owner, lease_seconds=0, now=self._now())
             except Exception:  # best effort: an unreleased lease just expires
                 log.exception("releasing operation %s failed", op_id)
+
+    def add_work(self, kind: str, work: Work) -> None:
+        """Teach the runner an operation kind (called while wiring the core, before `start`)."""
+        self._works[kind] = work
+
+    @property
+    def sessions(self) -> Callable[[], Session]:
+        return self._sessions
+
+    @property
+    def poll_seconds(self) -> float:
+        return self._poll
+
+    def now(self) -> dt.datetime:
+        return self._now()
 
     def wake(self) -> None:
         """Look for new work now instead of at the next poll."""
@@ -218,7 +256,7 @@ class OperationRunner:
         if op is None:
             return None
         try:
-            self._save(op, step=f"retrying: {error.message}"[:200], progress=op.progress)
+            self.save(op, step=f"retrying: {error.message}"[:200], progress=op.progress)
         except LeaseLost:
             return None
         # Exponential backoff with jitter (so many operations hitting one rate limit spread out), never
@@ -248,9 +286,12 @@ class OperationRunner:
             return self._register(op, cluster)
         if op.kind == OperationKind.SCALE:
             return self._scale(op, cluster)
+        work = self._works.get(op.kind)
+        if work is not None:
+            return work.step(self, op, cluster)
         raise PermanentProviderError(f"unknown operation kind {op.kind!r}")
 
-    def _call(self, fn: Callable[[], object]):
+    def call(self, fn: Callable[[], object]):
         """Call the provider; anything but our own error types is an adapter bug, not a success."""
         try:
             return fn()
@@ -259,7 +300,7 @@ class OperationRunner:
         except Exception as e:
             raise PermanentProviderError(f"provider call failed unexpectedly: {type(e).__name__}") from e
 
-    def _save(self, op: Operation, *, step: str, progress: int, provider_state: dict | None = None) -> None:
+    def save(self, op: Operation, *, step: str, progress: int, provider_state: dict | None = None) -> None:
         """Persist progress (and the provider handle) if this runner still holds the lease; publish it."""
         changed = step != op.step or progress != op.progress or provider_state is not None
         expires = op.lease_expires_at
@@ -284,7 +325,14 @@ class OperationRunner:
         if provider_state is not None:
             op.provider_state = provider_state
         if changed:
-            self._publish(op, op.status, step, progress, messages.operation_accepted(op.kind, self._name(op)))
+            self._publish(op, op.status, step, progress, self._accepted_text(op))
+
+    @staticmethod
+    def _subject(op: Operation) -> str:
+        return str((op.params or {}).get("subject", ""))
+
+    def _accepted_text(self, op: Operation) -> str:
+        return messages.operation_accepted(op.kind, self._name(op), self._subject(op))
 
     def _name(self, op: Operation) -> str:
         with self._sessions() as session:
@@ -338,7 +386,8 @@ class OperationRunner:
             if current is not None:
                 cluster.state = current.state
 
-    def _finish(self, op: Operation, text: str, *, buttons: tuple = ()) -> None:
+    def finish(self, op: Operation, text: str, *, buttons: tuple = ()) -> None:
+        """Mark the operation succeeded and publish its final message."""
         with self._sessions() as session:
             ok = repo.finish_operation(
                 session, op_id=op.id, owner=self.owner, status=OperationStatus.SUCCEEDED, now=self._now()
@@ -365,29 +414,40 @@ class OperationRunner:
             ):
                 session.rollback()
                 return
-            if cluster is not None and cluster.state not in (ClusterState.DELETED, ClusterState.FAILED):
+            lifecycle = op.kind in CLUSTER_LIFECYCLE_KINDS
+            if (
+                lifecycle
+                and cluster is not None
+                and cluster.state not in (ClusterState.DELETED, ClusterState.FAILED)
+            ):
                 repo.set_cluster_state(
                     session, cluster, ClusterState.FAILED, reason=error[:2000], now=self._now(), commit=False
                 )
             session.commit()
             name = cluster.name if cluster else "?"
+        work = self._works.get(op.kind)
+        if work is not None:
+            try:
+                work.failed(op, error)
+            except Exception:  # the failure is recorded; tidying up its records is best effort
+                log.exception("tidying up failed operation %s", op_id)
         self._publish(
             op,
             OperationStatus.FAILED,
             "failed",
             op.progress,
-            messages.operation_failed(op.kind, name, error),
+            messages.operation_failed(op.kind, name, error, self._subject(op)),
             final=True,
         )
 
     # -- the operations ------------------------------------------------------------------------------
 
     def _poll_once(self, op: Operation, provider, handle: dict, cluster: Cluster) -> Progress:
-        progress: Progress = self._call(lambda: provider.poll(handle))
+        progress: Progress = self.call(lambda: provider.poll(handle))
         if progress.cluster_ref and progress.cluster_ref != cluster.provider_ref:
             self._transition(cluster, ClusterState(cluster.state), provider_ref=progress.cluster_ref)
             cluster.provider_ref = progress.cluster_ref
-        self._save(op, step=progress.step[:200], progress=max(0, min(progress.percent, 100)))
+        self.save(op, step=progress.step[:200], progress=max(0, min(progress.percent, 100)))
         return progress
 
     def _create(self, op: Operation, cluster: Cluster) -> float | None:
@@ -403,12 +463,12 @@ class OperationRunner:
                 machine_type=op.params.get("machine_type"),
                 request_id=op.idempotency_key,
             )
-            handle = self._call(lambda: provider.start_create(spec))
+            handle = self.call(lambda: provider.start_create(spec))
             # The handle is saved before anything else: a crash from here on resumes by polling it.
-            self._save(op, step="creating", progress=1, provider_state=handle)
+            self.save(op, step="creating", progress=1, provider_state=handle)
         if cluster.state != ClusterState.PROVISIONING:
             # Deleted (or failed) while being created: the delete operation takes it from here.
-            self._finish(op, messages.operation_succeeded(op.kind, cluster.name))
+            self.finish(op, messages.operation_succeeded(op.kind, cluster.name))
             return None
         progress = self._poll_once(op, provider, handle, cluster)
         if not progress.done:
@@ -416,13 +476,13 @@ class OperationRunner:
         ref = progress.cluster_ref or cluster.provider_ref
         if ref is None:
             raise PermanentProviderError("the provider finished without naming the cluster")
-        kubeconfig = self._call(lambda: provider.kubeconfig(ref))
-        described = self._call(lambda: provider.describe(ref))
+        kubeconfig = self.call(lambda: provider.kubeconfig(ref))
+        described = self.call(lambda: provider.describe(ref))
         with self._sessions() as session:
             current = repo.get_cluster_by_id(session, cluster_id=cluster.id)
             if current is None or current.state != ClusterState.PROVISIONING:
                 session.rollback()
-                self._finish(op, messages.operation_succeeded(op.kind, cluster.name))
+                self.finish(op, messages.operation_succeeded(op.kind, cluster.name))
                 return None
             repo.save_kubeconfig(session, current, crypto=self._crypto, kubeconfig=kubeconfig, commit=False)
             repo.update_cluster(
@@ -439,14 +499,14 @@ class OperationRunner:
             )
             repo.set_cluster_state(session, current, ClusterState.READY, now=self._now(), commit=False)
             session.commit()
-        self._finish(
+        self.finish(
             op, messages.operation_succeeded(op.kind, cluster.name), buttons=cluster_buttons(cluster.name)
         )
         return None
 
     def _delete(self, op: Operation, cluster: Cluster) -> float | None:
         if cluster.state == ClusterState.DELETED:
-            self._finish(op, messages.operation_succeeded(op.kind, cluster.name))
+            self.finish(op, messages.operation_succeeded(op.kind, cluster.name))
             return None
         if cluster.state != ClusterState.DELETING:
             self._transition(cluster, ClusterState.DELETING)
@@ -454,10 +514,10 @@ class OperationRunner:
         if not handle and cluster.provider_ref:
             provider = self._profiles.provider(cluster.provider_profile)
             try:
-                handle = self._call(lambda: provider.start_delete(cluster.provider_ref))
+                handle = self.call(lambda: provider.start_delete(cluster.provider_ref))
             except ClusterNotFound:
                 handle = {"op": "gone"}
-            self._save(op, step="deleting", progress=1, provider_state=handle)
+            self.save(op, step="deleting", progress=1, provider_state=handle)
         if handle and handle.get("op") != "gone":
             provider = self._profiles.provider(cluster.provider_profile)
             try:
@@ -466,7 +526,7 @@ class OperationRunner:
             except ClusterNotFound:
                 pass
         self._transition(cluster, ClusterState.DELETED, kubeconfig_encrypted=None)
-        self._finish(op, messages.operation_succeeded(op.kind, cluster.name))
+        self.finish(op, messages.operation_succeeded(op.kind, cluster.name))
         return None
 
     def _register(self, op: Operation, cluster: Cluster) -> float | None:
@@ -476,8 +536,8 @@ class OperationRunner:
             raise PermanentProviderError("the kubeconfig to register is missing")
         if cluster.state == ClusterState.REQUESTED:
             self._transition(cluster, ClusterState.PROVISIONING)
-        self._save(op, step="verifying the cluster answers", progress=10)
-        described = self._call(lambda: provider.verify(kubeconfig))
+        self.save(op, step="verifying the cluster answers", progress=10)
+        described = self.call(lambda: provider.verify(kubeconfig))
         self._transition(
             cluster,
             ClusterState.READY,
@@ -486,7 +546,7 @@ class OperationRunner:
             node_count=described.node_count,
             provider_ref=described.ref,
         )
-        self._finish(
+        self.finish(
             op, messages.operation_succeeded(op.kind, cluster.name), buttons=cluster_buttons(cluster.name)
         )
         return None
@@ -498,13 +558,13 @@ class OperationRunner:
         nodes = int(op.params["nodes"])
         handle = op.provider_state
         if not handle:
-            handle = self._call(lambda: provider.start_scale(cluster.provider_ref, nodes))
-            self._save(op, step=f"scaling to {nodes} nodes", progress=1, provider_state=handle)
+            handle = self.call(lambda: provider.start_scale(cluster.provider_ref, nodes))
+            self.save(op, step=f"scaling to {nodes} nodes", progress=1, provider_state=handle)
         if not self._poll_once(op, provider, handle, cluster).done:
             return self._poll
-        described = self._call(lambda: provider.describe(cluster.provider_ref))
+        described = self.call(lambda: provider.describe(cluster.provider_ref))
         self._transition(cluster, ClusterState.READY, node_count=described.node_count)
-        self._finish(
+        self.finish(
             op, messages.operation_succeeded(op.kind, cluster.name), buttons=cluster_buttons(cluster.name)
         )
         return None

@@ -47,6 +47,16 @@ class OperationKind(StrEnum):
     DELETE = "delete"
     REGISTER = "register"
     SCALE = "scale"
+    DEPLOY = "deploy"
+    UNDEPLOY = "undeploy"
+    BACKUP = "backup"
+    RESTORE = "restore"
+
+
+CLUSTER_LIFECYCLE_KINDS = frozenset(
+    {OperationKind.CREATE, OperationKind.DELETE, OperationKind.REGISTER, OperationKind.SCALE}
+)
+"""Kinds whose failure leaves the cluster itself failed; a failed deploy or backup leaves it as it was."""
 
 
 class Cluster(SQLModel, table=True):
@@ -109,6 +119,8 @@ class Operation(SQLModel, table=True):
     params: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     """What was asked (e.g. node count, version); never secrets."""
     provider_state: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    payload_encrypted: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
+    """What was asked that may hold secrets (a pasted manifest, Helm values), as a Fernet token."""
     idempotency_key: str = Field(max_length=200, unique=True)
     lease_owner: str | None = Field(default=None, max_length=100)
     lease_expires_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
@@ -135,3 +147,75 @@ class AuditEvent(SQLModel, table=True):
     result: str = Field(max_length=16)
     """ok, denied, invalid or error."""
     detail: str = Field(default="", max_length=2000)
+
+
+class ReleaseStatus(StrEnum):
+    DEPLOYING = "deploying"
+    READY = "ready"
+    FAILED = "failed"
+    REMOVING = "removing"
+    REMOVED = "removed"
+
+
+class AppRelease(SQLModel, table=True):
+    """One version of one app deployed on a cluster, with the inventory of what kaas applied for it.
+
+    The inventory (`objects`, or the Helm release) is what `undeploy` removes: exactly what was deployed.
+    """
+
+    __tablename__ = "app_releases"
+    __table_args__ = (
+        # One live release per app version and cluster; removed rows keep history.
+        sa.Index(
+            "uq_app_releases_live",
+            "cluster_id",
+            "app",
+            "version",
+            unique=True,
+            sqlite_where=sa.text("status != 'removed'"),
+            postgresql_where=sa.text("status != 'removed'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(max_length=32)
+    cluster_id: int = Field(foreign_key="clusters.id", index=True)
+    app: str = Field(max_length=63)
+    version: str = Field(default="", max_length=63)
+    """"" when deployed without `@VERSION`."""
+    namespace: str = Field(max_length=63)
+    source_kind: str = Field(max_length=16)
+    """manifest or helm."""
+    source: str = Field(default="", max_length=2048)
+    """Where it came from (URL, file name, chart reference); never the content."""
+    helm_release: str | None = Field(default=None, max_length=53)
+    objects: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    """[{"apiVersion", "kind", "namespace", "name"}] applied by kaas (manifests), or rendered by Helm."""
+    created_namespace: bool = False
+    status: str = Field(default=ReleaseStatus.DEPLOYING, max_length=16)
+    message: str = Field(default="", max_length=4000)
+    deployed_by: str = Field(max_length=32)
+    operation_id: int | None = Field(default=None)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Backup(SQLModel, table=True):
+    """One backup archive of a cluster's resources, kept in the backup store under `store_key`."""
+
+    __tablename__ = "backups"
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(max_length=32, index=True)
+    cluster_id: int = Field(foreign_key="clusters.id", index=True)
+    name: str = Field(max_length=63)
+    namespace: str | None = Field(default=None, max_length=63)
+    """The one namespace backed up, or None for the whole cluster."""
+    store_key: str = Field(max_length=255)
+    size_bytes: int = 0
+    object_count: int = 0
+    summary: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    """Kinds and counts, namespaces and PVCs (see providers.kube.backup.BackupSummary)."""
+    created_by: str = Field(max_length=32)
+    operation_id: int = Field(unique=True)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

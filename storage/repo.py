@@ -257,6 +257,8 @@ def enqueue_operation(
     channel_id: str | None = None,
     thread_ts: str | None = None,
     status: OperationStatus | str = OperationStatus.QUEUED,
+    payload: str | None = None,
+    crypto: Crypto | None = None,
     now: dt.datetime | None = None,
     commit: bool = True,
 ) -> tuple[Operation, bool]:
@@ -264,7 +266,10 @@ def enqueue_operation(
 
     Returns `(operation, True)` when created, or the existing operation and False — also when another
     process inserts the same key concurrently (the unique index decides; a savepoint absorbs the loss).
+    A `payload` (text that may hold secrets, such as a pasted manifest) is stored encrypted with `crypto`.
     """
+    if payload is not None and crypto is None:
+        raise ValueError("a payload is stored encrypted: pass crypto")
     if OperationStatus(status) not in _ENQUEUE_STATUSES:
         raise ValueError(f"a new operation must be queued or awaiting_approval, not {status!r}")
     if not idempotency_key:
@@ -291,6 +296,7 @@ def enqueue_operation(
             thread_ts=thread_ts,
             status=OperationStatus(status).value,
             params=dict(params),
+            payload_encrypted=crypto.encrypt(payload) if payload is not None and crypto else None,
             idempotency_key=idempotency_key,
             created_at=stamp,
             updated_at=stamp,
@@ -444,6 +450,13 @@ def set_operation_message(
             .values(channel_id=channel_id, message_ts=message_ts)
             .execution_options(synchronize_session=False)
         )
+
+
+def read_payload(operation: Operation, *, crypto: Crypto) -> str | None:
+    """The decrypted payload of an operation, if it has one."""
+    if operation.payload_encrypted is None:
+        return None
+    return crypto.decrypt(operation.payload_encrypted)
 
 
 def get_operation(session: Session, *, op_id: int) -> Operation | None:

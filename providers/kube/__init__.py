@@ -1,0 +1,1 @@
+"""The cluster-side client: talking to a cluster through its kubeconfig (apply, inspect, export)."""
