@@ -13,9 +13,9 @@ from collections.abc import Callable
 import yaml
 from sqlmodel import Session
 
-from handlers import errors, messages
+from handlers import access, errors, messages
 from handlers.actors import Actor, Origin
-from handlers.policy import can_manage, can_see
+from handlers.policy import can_manage
 from handlers.profiles import ProfileRegistry, ProviderProfile
 from handlers.replies import (
     Button,
@@ -83,26 +83,10 @@ class ClusterService:
     # -- helpers -------------------------------------------------------------------------------------
 
     def _find(self, session: Session, actor: Actor, name: str) -> Cluster:
-        cluster = repo.get_cluster(session, team_id=actor.team_id, name=name)
-        if cluster is None or not can_see(actor, cluster):
-            raise errors.NotFound(messages.no_such_cluster(name), hint=messages.HINT_LIST)
-        return cluster
+        return access.find_cluster(session, actor, name)
 
     def _managed(self, session: Session, actor: Actor, name: str, action: str) -> Cluster:
-        cluster = self._find(session, actor, name)
-        if not can_manage(actor, cluster):
-            repo.record_audit(
-                session,
-                team_id=actor.team_id,
-                actor_id=actor.user_id,
-                action=action,
-                result="denied",
-                cluster=cluster,
-                detail="not owner or admin",
-            )
-            session.commit()
-            raise errors.Forbidden(messages.not_yours(name, cluster.owner_id), hint=messages.HINT_ASK_OWNER)
-        return cluster
+        return access.managed_cluster(session, actor, name, action)
 
     def _check_spec(
         self, profile: ProviderProfile, nodes: int | None, version: str | None, machine_type: str | None
@@ -234,36 +218,19 @@ class ClusterService:
         params: dict | None = None,
         detail: str = "",
     ) -> OperationAccepted:
-        """Record the operation and its audit event with whatever the session holds, in one commit."""
-        op, created = repo.enqueue_operation(
+        return access.enqueue(
             session,
-            kind=kind,
-            cluster=cluster,
-            requester_id=actor.user_id,
+            actor,
+            cluster,
+            kind,
             idempotency_key=idempotency_key,
-            params=params or {},
-            channel_id=origin.channel_id,
-            thread_ts=origin.thread_ts,
-            commit=False,
-        )
-        repo.record_audit(
-            session,
-            team_id=actor.team_id,
-            actor_id=actor.user_id,
-            action=str(kind),
-            result="ok",
-            cluster=cluster,
+            origin=origin,
+            params=params,
             detail=detail,
-            commit=False,
         )
-        session.commit()
-        return self._accepted(session, op, duplicate=not created)
 
     def _accepted(self, session: Session, op: Operation, *, duplicate: bool) -> OperationAccepted:
-        cluster = repo.get_cluster_by_id(session, cluster_id=op.cluster_id)
-        name = cluster.name if cluster else "?"
-        text = messages.operation_accepted(op.kind, name)
-        return OperationAccepted(op.id or 0, name, op.kind, text, duplicate=duplicate)
+        return access.accepted(session, op, duplicate=duplicate)
 
     def attach_message(self, operation_id: int, channel_id: str, message_ts: str) -> None:
         """Record where the operation's progress is shown (a face calls this after posting it)."""

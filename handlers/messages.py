@@ -54,6 +54,10 @@ def not_ready(name: str, state: str) -> str:
     return f"Cluster `{name}` is {state}, so it has no credentials to give yet."
 
 
+def cluster_not_ready_for(name: str, state: str, action: str) -> str:
+    return f"Cluster `{name}` is {state}; only a ready cluster can {action}."
+
+
 def already_deleting(name: str) -> str:
     return f"Cluster `{name}` is already being deleted."
 
@@ -111,3 +115,120 @@ def not_ready_to_change(name: str, state: str) -> str:
 
 def busy(name: str, kind: str) -> str:
     return f"Cluster `{name}` already has a {kind} operation under way."
+
+
+# --- apps ---------------------------------------------------------------------------------------------
+
+DEPLOY_ONE_SOURCE = "Give exactly one source: a manifest (URL, file or pasted YAML) or a Helm chart."
+HINT_DEPLOY = (
+    "For example `/kaas deploy CLUSTER web@v1 https://example.com/web.yaml`, or `/kaas deploy` to paste YAML."
+)
+HINT_CHART = "Use `--chart https://REPO/NAME` or `--chart oci://REGISTRY/NAME`."
+NO_HELM = "Helm charts are not enabled here: kaas has no helm binary configured."
+HINT_NO_HELM = "Deploy a manifest instead, or ask a KaaS admin to set KAAS_HELM."
+HINT_UNKNOWN_KIND = "Install the CustomResourceDefinition first, or deploy it in the same manifest."
+
+
+def chart_path_here(path: str) -> str:
+    return f"`{path}` is a local path, which the Slack app cannot read."
+
+
+def hint_apps(cluster: str) -> str:
+    return f"Run `/kaas apps {cluster}` to see what is deployed there."
+
+
+def hint_undeploy(cluster: str, what: str) -> str:
+    return f"Run `/kaas undeploy {cluster} {what}` first, or deploy it without `--namespace`."
+
+
+def release_busy(what: str, status: str) -> str:
+    return f"`{what}` is already {status}; wait until that finishes."
+
+
+def release_elsewhere(what: str, namespace: str) -> str:
+    return f"`{what}` is already deployed in namespace `{namespace}`."
+
+
+def no_such_app(what: str, cluster: str) -> str:
+    return f"Nothing called `{what}` is deployed on cluster `{cluster}`."
+
+
+def confirm_undeploy(app: str, cluster: str, versions: list[str]) -> str:
+    listed = ", ".join(f"`{v}`" for v in versions)
+    return (
+        f"Remove every version of `{app}` from cluster `{cluster}` ({listed}) "
+        "and everything kaas deployed for it?"
+    )
+
+
+def deployed(what: str, cluster: str, namespace: str, objects: int) -> str:
+    return f"`{what}` is ready on cluster `{cluster}`: {objects} objects in namespace `{namespace}`."
+
+
+def undeployed(what: str, cluster: str, deleted: int) -> str:
+    return f"`{what}` was removed from cluster `{cluster}` ({deleted} objects deleted)."
+
+
+def rollout_failed(reasons: str) -> str:
+    return f"the rollout cannot succeed: {reasons}"
+
+
+def rollout_timed_out(seconds: int, reasons: str) -> str:
+    return f"the rollout was not ready within {seconds} s: {reasons}"
+
+
+def namespace_mismatch(kind: str, name: str, index: int, declared: str, namespace: str) -> str:
+    return (
+        f"{kind} {name} (document {index}) names namespace `{declared}`, "
+        f"but this deploy goes to namespace `{namespace}`."
+    )
+
+
+def hint_namespace(declared: str) -> str:
+    return f"Remove `namespace:` from the manifest, or deploy with `--namespace {declared}`."
+
+
+# --- backups ------------------------------------------------------------------------------------------
+
+
+def no_such_backup(name: str) -> str:
+    return f"There is no backup called `{name}` in this workspace."
+
+
+def hint_backups(cluster: str) -> str:
+    return f"Run `/kaas backups {cluster}` to see the backups of a cluster."
+
+
+def backup_not_yours(name: str) -> str:
+    return f"Backup `{name}` holds the Secrets of a cluster you neither own nor administer."
+
+
+def backup_lacks_namespace(name: str, wanted: str, has: str) -> str:
+    return f"Backup `{name}` holds only namespace `{has}`, not `{wanted}`."
+
+
+def backup_blob_missing(name: str) -> str:
+    return f"The archive of backup `{name}` is missing from the backup store."
+
+
+def backed_up(name: str, cluster: str, objects: int, guidance: str) -> str:
+    return f"Backup `{name}` of cluster `{cluster}` is done: {objects} objects.\n{guidance}"
+
+
+def restored(name: str, cluster: str, created: int, updated: int, skipped: int, failed: list) -> str:
+    text = (
+        f"Backup `{name}` restored to cluster `{cluster}`: {created} created, {updated} overwritten, "
+        f"{skipped} already there (kept; use `--overwrite` to replace them)."
+    )
+    if failed:
+        shown = "; ".join(f"{ref}: {message}" for ref, message in failed[:10])
+        more = f" (and {len(failed) - 10} more)" if len(failed) > 10 else ""
+        text += f" {len(failed)} could not be restored: {shown}{more}"
+    return text
+
+
+HINT_UNREACHABLE = "Try again in a minute; if it persists, run `/kaas info NAME` and ask a KaaS admin."
+
+
+def unreachable(name: str, detail: str) -> str:
+    return f"Cluster `{name}` did not answer: {detail}"

@@ -154,3 +154,46 @@ class CreateForm:
 
     profiles: tuple[ProfileChoice, ...]
     default_profile: str
+
+
+@dataclass(frozen=True)
+class AppRow:
+    """One app version on a cluster; `ready` is None when its live state could not be read."""
+
+    app: str
+    version: str
+    namespace: str
+    source: str
+    kind: str
+    """manifest or helm."""
+    status: str
+    ready: bool | None
+    detail: str
+    objects: int
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class AppList:
+    cluster: str
+    rows: tuple[AppRow, ...]
+    reachable: bool
+    """False when the cluster did not answer, so readiness is unknown."""
+
+
+@dataclass(frozen=True)
+class BackupRow:
+    name: str
+    created_at: dt.datetime
+    size_bytes: int
+    object_count: int
+    namespace: str | None
+    kinds: tuple[tuple[str, int], ...]
+    pvcs: int
+    created_by: str
+
+
+@dataclass(frozen=True)
+class BackupList:
+    cluster: str
+    rows: tuple[BackupRow, ...]
