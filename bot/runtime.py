@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
 from bot.scheduler import Every
 from bot.settings import Settings
+from handlers.apps import AppsConfig, AppService, DeployWork, UndeployWork
+from handlers.backups import BackupService, BackupWork, RestoreWork
+from handlers.checks import CheckService
 from handlers.clusters import ClusterService
 from handlers.operations import OperationRunner, ProgressSink
 from handlers.profiles import ProfileRegistry, ProviderProfile, load_profiles
@@ -18,12 +23,15 @@ from handlers.reconcile import Reconciler
 from providers import aks, gke
 from providers.base import Provider
 from providers.jenkins import JenkinsProvider
+from providers.kube.fetch import FetchPolicy
 from providers.manual.adapter import ManualProvider
 from providers.sandbox.adapter import SandboxProvider
 from providers.sandbox.sandbox import Sandbox, SandboxSettings
 from storage import engine as storage_engine
 from storage import migrations
+from storage.backup_store import LocalBackupStore
 from storage.crypto import Crypto, load_or_create_key
+from storage.models import OperationKind
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +46,9 @@ class Core:
     profiles: ProfileRegistry
     runner: OperationRunner
     clusters: ClusterService
+    apps: AppService
+    backups: BackupService
+    checks: CheckService
     reconciler: Reconciler
     sandboxes: list[Sandbox] = field(default_factory=list)
     _background: list[Every] = field(default_factory=list)
@@ -118,5 +129,42 @@ def build_core(settings: Settings, *, sink: ProgressSink | None = None) -> Core:
         lease_seconds=settings.lease_seconds,
     )
     clusters = ClusterService(sessions=sessions, profiles=profiles, crypto=crypto, wake_runner=runner.wake)
-    reconciler = Reconciler(sessions=sessions, profiles=profiles)
-    return Core(settings, engine, crypto, profiles, runner, clusters, reconciler, sandboxes)
+    apps_config = AppsConfig(
+        fetch_policy=FetchPolicy(allow_hosts=settings.allowed_fetch_hosts()),
+        helm_binary=find_helm(settings.helm),
+        work_dir=home / "helm",
+        rollout_seconds=settings.rollout_seconds,
+    )
+    store = LocalBackupStore(settings.backup_dir or home / "backups")
+    runner.add_work(OperationKind.DEPLOY, DeployWork(sessions=sessions, crypto=crypto, config=apps_config))
+    runner.add_work(
+        OperationKind.UNDEPLOY, UndeployWork(sessions=sessions, crypto=crypto, config=apps_config)
+    )
+    runner.add_work(OperationKind.BACKUP, BackupWork(sessions=sessions, crypto=crypto, store=store))
+    runner.add_work(OperationKind.RESTORE, RestoreWork(sessions=sessions, crypto=crypto, store=store))
+    return Core(
+        settings,
+        engine,
+        crypto,
+        profiles,
+        runner,
+        clusters,
+        AppService(sessions=sessions, crypto=crypto, config=apps_config, wake_runner=runner.wake),
+        BackupService(sessions=sessions, wake_runner=runner.wake),
+        CheckService(sessions=sessions, crypto=crypto),
+        Reconciler(sessions=sessions, profiles=profiles),
+        sandboxes,
+    )
+
+
+REPO_HELM = Path(__file__).resolve().parents[1] / ".tools" / "bin" / "helm"
+
+
+def find_helm(configured: Path | None) -> str | None:
+    """The helm binary to use: the configured one, `helm` on PATH, or the one `make install` extracted."""
+    if configured is not None:
+        return str(configured.expanduser())
+    found = shutil.which("helm")
+    if found:
+        return found
+    return str(REPO_HELM) if REPO_HELM.is_file() else None

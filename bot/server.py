@@ -23,6 +23,7 @@ from starlette.routing import Route
 from bot.notifier import SlackProgress
 from bot.runtime import Core
 from bot.slack_app import SlackFace, register_listeners
+from bot.slack_apps import SlackAppsFace
 from storage.models import Cluster, Operation
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,14 @@ def build_slack(core: Core, client: WebClient) -> tuple[App, SlackFace]:
         progress=progress,
         is_admin=admins.__contains__,
         now=lambda: dt.datetime.now(dt.UTC),
+    )
+    face.apps_face = SlackAppsFace(
+        face,
+        apps=core.apps,
+        backups=core.backups,
+        checks=core.checks,
+        bot_token=client.token or "",
+        slack_api_url=core.settings.slack_api_url,
     )
     register_listeners(app, face)
     return app, face

@@ -61,6 +61,17 @@ class Settings(BaseSettings):
     """How often ready clusters are compared with their providers (0 turns the check off)."""
     poll_seconds: float = Field(default=0.5, gt=0, le=60, validation_alias=AliasChoices("KAAS_POLL_SECONDS"))
     """How often a running operation polls its provider."""
+    helm: Path | None = Field(default=None, validation_alias=AliasChoices("KAAS_HELM"))
+    """The helm binary for chart deploys; default `helm` on PATH, else the one `make install` extracted."""
+    fetch_allow_hosts: str = Field(default="", validation_alias=AliasChoices("KAAS_FETCH_ALLOW_HOSTS"))
+    """Comma-separated hosts (or host:port) whose manifests may be fetched although they resolve to private
+    or loopback addresses; every other private, loopback, link-local or metadata address is refused."""
+    rollout_seconds: int = Field(
+        default=300, ge=10, le=3600, validation_alias=AliasChoices("KAAS_ROLLOUT_SECONDS")
+    )
+    """How long a deploy waits for its workloads to be ready unless `--timeout` says otherwise."""
+    backup_dir: Path | None = Field(default=None, validation_alias=AliasChoices("KAAS_BACKUP_DIR"))
+    """Where backup archives are kept; default `backups/` under KAAS_HOME."""
 
     @field_validator("encryption_key", "slack_bot_token", "slack_signing_secret", "slack_app_token")
     @classmethod
@@ -94,6 +105,9 @@ class Settings(BaseSettings):
     @property
     def state_dir(self) -> Path:
         return self.home.expanduser()
+
+    def allowed_fetch_hosts(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self.fetch_allow_hosts.split(",") if h.strip())
 
     def admin_ids(self) -> frozenset[str]:
         return frozenset(a.strip() for a in self.admins.split(",") if a.strip())

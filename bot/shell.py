@@ -18,10 +18,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
-from bot import grammar, messages, text
+from bot import grammar, insight_views, messages, text
 from bot.files import write_private
 from handlers import errors
 from handlers.actors import Actor
+from handlers.apps import ACTION_UNDEPLOY_CONFIRMED, AppService, DeployRequest
+from handlers.backups import BackupService
+from handlers.checks import CheckService
 from handlers.clusters import (
     ACTION_CANCEL,
     ACTION_DELETE,
@@ -32,8 +35,13 @@ from handlers.clusters import (
     ClusterService,
 )
 from handlers.replies import Button, Notice, OperationAccepted, OperationUpdate
+from providers.kube.manifests import MAX_MANIFEST_BYTES
 
 LOCAL_TEAM = "local"
+SHELL_NEEDS_SOURCE = (
+    "in the shell, give what to deploy: a file path, a URL or `--chart`, "
+    "e.g. `/kaas deploy CLUSTER web@v1 ./web.yaml`."
+)
 
 
 class TextSink:
@@ -65,9 +73,20 @@ class Shell:
     """Reads command lines, calls the handlers, prints the replies."""
 
     def __init__(
-        self, clusters: ClusterService, *, out: TextIO, kubeconfig_dir: Path, actor: Actor | None = None
+        self,
+        clusters: ClusterService,
+        *,
+        out: TextIO,
+        kubeconfig_dir: Path,
+        actor: Actor | None = None,
+        apps: AppService | None = None,
+        backups: BackupService | None = None,
+        checks: CheckService | None = None,
     ):
         self.clusters = clusters
+        self.apps = apps
+        self.backups = backups
+        self.checks = checks
         self.out = out
         self.kubeconfig_dir = kubeconfig_dir
         self.actor = actor or Actor(user_id=getpass.getuser() or "local", team_id=LOCAL_TEAM, is_admin=True)
@@ -144,6 +163,9 @@ class Shell:
             self._confirm_delete(name)
         elif button.action_id == ACTION_DELETE_CONFIRMED:
             self._started(self.clusters.delete(self.actor, name, idempotency_key=_key()))
+        elif button.action_id == ACTION_UNDEPLOY_CONFIRMED and self.apps is not None:
+            cluster, _, app = name.partition(":")
+            self._started(self.apps.undeploy(self.actor, cluster, app, None, idempotency_key=_key()))
         elif button.action_id == ACTION_CANCEL:
             self.say("Cancelled.")
 
@@ -180,6 +202,104 @@ class Shell:
                 self._started(self.clusters.scale(self.actor, name, nodes=nodes, idempotency_key=_key()))
             case grammar.RegisterCmd(name=name, kubeconfig_path=path):
                 self._register(name, path)
+            case _:
+                self._dispatch_apps(command)
+
+    def _dispatch_apps(self, command: object) -> None:
+        """Apps, insight and backups: the services a shell built without them (tests) does not offer."""
+        apps, backups, checks = self.apps, self.backups, self.checks
+        if apps is None or backups is None or checks is None:
+            self.say("error: this shell was started without apps, checks and backups.")
+            return
+        match command:
+            case grammar.DeployCmd() as c:
+                self._deploy(apps, c)
+            case grammar.UndeployCmd(cluster=cluster, app=app, version=None):
+                reply = apps.confirm_undeploy(self.actor, cluster, app)
+                self.say(text.confirmation(reply))
+                self.offer(reply.buttons)
+            case grammar.UndeployCmd(cluster=cluster, app=app, version=version):
+                self._started(apps.undeploy(self.actor, cluster, app, version, idempotency_key=_key()))
+            case grammar.AppsCmd(cluster=cluster):
+                self.say(text.app_list(apps.apps(self.actor, cluster), _now()))
+            case grammar.CheckCmd(cluster=cluster):
+                reply = checks.check(self.actor, cluster)
+                self.say(insight_views.check_text(reply.cluster, reply.report))
+            case grammar.BackupCmd(cluster=cluster, namespace=namespace):
+                self._started(
+                    backups.backup(self.actor, cluster, namespace=namespace, idempotency_key=_key())
+                )
+            case grammar.BackupsCmd(cluster=cluster):
+                self.say(text.backup_list(backups.backups(self.actor, cluster), _now()))
+            case grammar.RestoreCmd(cluster=cluster, backup=backup, namespace=namespace, overwrite=overwrite):
+                reply = backups.restore(
+                    self.actor,
+                    cluster,
+                    backup,
+                    namespace=namespace,
+                    overwrite=overwrite,
+                    idempotency_key=_key(),
+                )
+                self._started(reply)
+
+    def _deploy(self, apps: AppService, c: grammar.DeployCmd) -> None:
+        if c.cluster is None or c.app is None or c.source_kind is None:
+            self.say(f"error: {SHELL_NEEDS_SOURCE}\nusage: " + messages.usage("deploy"))
+            return
+        if c.source_kind == "slack_file":
+            self.say("error: Slack files can only be deployed from Slack; give a local path or a URL.")
+            return
+        manifest = label = None
+        if c.source_kind == "path":
+            manifest = self._read(c.source or "", MAX_MANIFEST_BYTES)
+            if manifest is None:
+                return
+            label = f"file {Path(c.source or '').name}"
+        values, values_urls = [], []
+        for item in c.values:
+            if item.startswith(("http://", "https://")):
+                values_urls.append(item)
+                continue
+            content = self._read(item, MAX_MANIFEST_BYTES)
+            if content is None:
+                return
+            values.append(content)
+        request = DeployRequest(
+            cluster=c.cluster,
+            app=c.app,
+            version=c.version,
+            namespace=c.namespace,
+            manifest=manifest,
+            source_label=label or "manifest",
+            url=c.source if c.source_kind == "url" else None,
+            chart=c.chart,
+            chart_version=c.chart_version,
+            values=tuple(values),
+            values_urls=tuple(values_urls),
+            set_values=c.set_values,
+            timeout=c.timeout,
+            local_paths=True,
+        )
+        self._started(apps.deploy(self.actor, request, idempotency_key=_key()))
+
+    def _read(self, path: str, limit: int) -> str | None:
+        """A local file's text, read at most one byte past `limit`; None (after saying why) if unusable."""
+        file = Path(path).expanduser()
+        try:
+            if not file.is_file():
+                self.say(f"error: cannot read {file}: not a regular file (or no such file)")
+                return None
+            with file.open("rb") as f:
+                data = f.read(limit + 1)
+            if len(data) > limit:
+                self.say(
+                    f"error: {file} is larger than {limit // (1024 * 1024)} MiB; split it or deploy by URL."
+                )
+                return None
+            return data.decode()
+        except (OSError, UnicodeDecodeError) as e:
+            self.say(f"error: cannot read {file}: {getattr(e, 'strerror', None) or e}")
+            return None
 
     def _info(self, name: str) -> None:
         reply = self.clusters.info(self.actor, name)
@@ -278,7 +398,14 @@ def run(core, *, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
     interactive = stdin.isatty() and out.isatty()
     sink = TextSink(out, live=interactive)
     core.runner.sink = sink
-    shell = Shell(core.clusters, out=out, kubeconfig_dir=core.settings.state_dir / "kubeconfigs")
+    shell = Shell(
+        core.clusters,
+        out=out,
+        kubeconfig_dir=core.settings.state_dir / "kubeconfigs",
+        apps=core.apps,
+        backups=core.backups,
+        checks=core.checks,
+    )
     sink.on_final = shell.on_final
     core.start()
     if interactive:

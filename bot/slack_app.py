@@ -20,8 +20,10 @@ from slack_sdk.errors import SlackApiError
 
 from bot import grammar, messages, slack_messages, views
 from bot.notifier import SlackProgress
+from bot.slack_apps import SlackAppsFace, register_app_listeners
 from handlers import errors
 from handlers.actors import Actor, Origin
+from handlers.apps import ACTION_UNDEPLOY_CONFIRMED
 from handlers.clusters import (
     ACTION_CANCEL,
     ACTION_DELETE,
@@ -51,6 +53,7 @@ class SlackFace:
         is_admin: Callable[[str], bool],
         now: Callable,
     ):
+        self.apps_face: SlackAppsFace | None = None
         self.clusters = clusters
         self.client = client
         self.progress = progress
@@ -159,6 +162,8 @@ class SlackFace:
                 self.client.views_open(
                     trigger_id=trigger_id, view=views.register_modal(private_metadata=meta)
                 )
+            case _ if self.apps_face is not None:
+                self.apps_face.run(actor, command, trigger_id, f"cmd:{team_id}:{trigger_id}")
 
     def run_action(self, actor: Actor, action_id: str, value: str, key: str) -> None:
         if action_id == ACTION_KUBECONFIG:
@@ -172,6 +177,8 @@ class SlackFace:
                 actor, value, idempotency_key=key, origin=Origin(channel_id=actor.channel_id)
             )
             self.started(actor, reply)
+        elif self.apps_face is not None and self.apps_face.run_action(actor, action_id, value, key):
+            return
         elif action_id == ACTION_CANCEL:
             self.ephemeral(actor, views.notice(Notice("Cancelled; nothing was changed.")))
         elif action_id == LIST_PAGE_ACTION:
@@ -218,6 +225,7 @@ def register_listeners(app: App, face: SlackFace) -> None:
         ACTION_DELETE_CONFIRMED,
         ACTION_CANCEL,
         LIST_PAGE_ACTION,
+        ACTION_UNDEPLOY_CONFIRMED,
     )
 
     @app.action(re.compile(f"^({'|'.join(map(re.escape, action_ids))})$"))
@@ -237,7 +245,12 @@ def register_listeners(app: App, face: SlackFace) -> None:
             face.error(actor, e)
 
     def submit(
-        ack, body: dict, view: dict, parsed: object, record: Callable[[Actor, str, Origin], object]
+        ack,
+        body: dict,
+        view: dict,
+        parsed: object,
+        record: Callable[[Actor, str, Origin], object],
+        field_of: Callable[[errors.UserError], str] | None = None,
     ) -> None:
         """Shared path of modal submissions: field errors go back in the ack, else record and ack."""
         if isinstance(parsed, dict):
@@ -249,7 +262,8 @@ def register_listeners(app: App, face: SlackFace) -> None:
             # The view id is the request: a double-submitted modal is one operation.
             reply = record(actor, f"view:{view['id']}", Origin(channel_id=actor.channel_id))
         except errors.UserError as e:
-            ack(response_action="errors", errors={_field_of(e): f"{e.message} {e.hint}".strip()[:2000]})
+            field = (field_of or _field_of)(e)
+            ack(response_action="errors", errors={field: f"{e.message} {e.hint}".strip()[:2000]})
             return
         ack()
         face.started(actor, reply)
@@ -290,6 +304,9 @@ def register_listeners(app: App, face: SlackFace) -> None:
                 origin=origin,
             ),
         )
+
+    if face.apps_face is not None:
+        register_app_listeners(app, face, face.apps_face, submit)
 
     @app.error
     def on_error(error: Exception, body: dict) -> None:

@@ -216,3 +216,25 @@ def kubeconfig_too_long(length: int, max_chars: int) -> str:
         f"That kubeconfig is {length} characters long; a form takes at most {max_chars}. "
         f"Register it from the shell with {COMMAND} register NAME --kubeconfig PATH."
     )
+
+
+# --- apps from Slack ----------------------------------------------------------------------------------
+
+SLACK_NO_PATHS = "The Slack app cannot read files on your computer."
+HINT_SLACK_SOURCES = (
+    "Share the file in Slack and give its ID or link, give an https:// URL, or run `/kaas deploy` "
+    "with no source to paste YAML."
+)
+HINT_SLACK_FILE = "Share the file in this channel (or with the kaas app) and copy its link again."
+
+
+def slack_file_unreadable(file_id: str, reason: str) -> str:
+    return f"kaas could not read Slack file `{file_id}` ({reason})."
+
+
+def slack_file_too_big(file_id: str, size: int) -> str:
+    return f"Slack file `{file_id}` is {size / 1048576:.1f} MiB; manifests may be at most 2 MiB."
+
+
+def slack_file_not_text(file_id: str) -> str:
+    return f"Slack file `{file_id}` is not UTF-8 text, so it is not a YAML manifest."

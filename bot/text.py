@@ -6,6 +6,8 @@ import datetime as dt
 import re
 
 from handlers.replies import (
+    AppList,
+    BackupList,
     Button,
     ClusterDetails,
     ClusterList,
@@ -115,4 +117,43 @@ def create_form(reply: CreateForm) -> str:
             f"  {p.name}{default}: {p.kind}, nodes {p.min_nodes}-{p.max_nodes} (default {p.default_nodes}), "
             f"versions {', '.join(p.versions)}"
         )
+    return "\n".join(lines)
+
+
+def app_list(reply: AppList, now: dt.datetime) -> str:
+    """`/kaas apps`: one line per app version, then its problems indented."""
+    if not reply.rows:
+        return f"Nothing deployed by kaas on {reply.cluster} yet."
+    lines = [f"Apps on {reply.cluster}:"]
+    for row in reply.rows:
+        name = row.app + (f"@{row.version}" if row.version else "")
+        if row.status != "ready":
+            state = row.status
+        else:
+            state = "unknown" if row.ready is None else ("ready" if row.ready else "not ready")
+        lines.append(
+            f"  {name:<30} {state:<10} ns={row.namespace:<24} {row.kind}: {row.source}  "
+            f"({row.objects} objects, {age(row.updated_at, now)} ago)"
+        )
+        if row.detail:
+            lines.append(f"      {plain(row.detail)}")
+    if not reply.reachable:
+        lines.append("The cluster did not answer, so readiness is unknown.")
+    return "\n".join(lines)
+
+
+def backup_list(reply: BackupList, now: dt.datetime) -> str:
+    """`/kaas backups`: newest first, with size, scope and contents."""
+    if not reply.rows:
+        return f"No backups of {reply.cluster} yet; `/kaas backup {reply.cluster}` takes one."
+    lines = [f"Backups of {reply.cluster} (newest first):"]
+    for row in reply.rows:
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(row.kinds, key=lambda kc: (-kc[1], kc[0]))[:6])
+        scope = f"namespace {row.namespace}" if row.namespace else "whole cluster"
+        volumes = f", {row.pvcs} PVCs (data not included)" if row.pvcs else ""
+        lines.append(
+            f"  {row.name:<40} {age(row.created_at, now):>6} ago  {row.size_bytes:>10} bytes  "
+            f"{row.object_count} objects ({scope}{volumes}): {kinds}"
+        )
+    lines.append(f"Restore one with `/kaas restore {reply.cluster} NAME` (add --overwrite to replace).")
     return "\n".join(lines)

@@ -3,6 +3,8 @@ record an operation with its audit event. Shared so that clusters, apps and back
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlmodel import Session
 
 from handlers import errors, messages
@@ -107,3 +109,18 @@ def open_client(cluster: Cluster, crypto: Crypto) -> KubeClient:
     if kubeconfig is None:
         raise KubeError(f"kaas holds no kubeconfig for cluster {cluster.name}")
     return KubeClient.from_kubeconfig(kubeconfig)
+
+
+class ClusterWork:
+    """Base of the runner's works that talk to a cluster's API: the database, the key, a client factory."""
+
+    def __init__(
+        self,
+        *,
+        sessions: Callable[[], Session],
+        crypto: Crypto,
+        client_for: Callable[[Cluster, Crypto], KubeClient] = open_client,
+    ):
+        self._sessions = sessions
+        self._crypto = crypto
+        self._client_for = client_for

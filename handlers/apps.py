@@ -13,8 +13,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session
+
+if TYPE_CHECKING:
+    from handlers.operations import OperationRunner
 
 from handlers import access, errors, messages
 from handlers.actors import Actor, Origin
@@ -207,10 +211,10 @@ class AppService:
                 payload=payload,
                 crypto=self._crypto,
             )
-            with session.begin_nested():
-                release.operation_id = reply.operation_id
-                session.add(release)
-            session.commit()
+            # A write of its own (SQLite: BEGIN IMMEDIATE), so it queues behind the runner instead of failing.
+            release_repo.update_release(
+                session, release_id=release.id, values={"operation_id": reply.operation_id}, now=utcnow()
+            )
         self._wake()
         return reply
 
@@ -342,7 +346,7 @@ class AppService:
 class _Throttled:
     """Saves progress at most once a second: a 200-object apply should not be 200 database writes."""
 
-    def __init__(self, runner, op: Operation):
+    def __init__(self, runner: OperationRunner, op: Operation):
         self._runner = runner
         self._op = op
         self._last = 0.0
@@ -354,23 +358,14 @@ class _Throttled:
             self._runner.save(self._op, step=step[:200], progress=percent)
 
 
-class DeployWork:
+class DeployWork(access.ClusterWork):
     """Runner steps of a deploy: apply (idempotent: server-side apply, helm upgrade), then follow rollout."""
 
-    def __init__(
-        self,
-        *,
-        sessions: Callable[[], Session],
-        crypto: Crypto,
-        config: AppsConfig,
-        client_for: Callable[[Cluster, Crypto], KubeClient] = access.open_client,
-    ):
-        self._sessions = sessions
-        self._crypto = crypto
+    def __init__(self, *, config: AppsConfig, **common):
+        super().__init__(**common)
         self._config = config
-        self._client_for = client_for
 
-    def step(self, runner, op: Operation, cluster: Cluster) -> float | None:
+    def step(self, runner: OperationRunner, op: Operation, cluster: Cluster) -> float | None:
         state = op.provider_state or {}
         client = self._client_for(cluster, self._crypto)
         try:
@@ -391,7 +386,7 @@ class DeployWork:
 
     # -- apply ---------------------------------------------------------------------------------------
 
-    def _apply(self, runner, op: Operation, cluster: Cluster, client: KubeClient) -> float:
+    def _apply(self, runner: OperationRunner, op: Operation, cluster: Cluster, client: KubeClient) -> float:
         params = op.params
         payload = json.loads(repo.read_payload(op, crypto=self._crypto) or "{}")
         namespace = str(params["namespace"])
@@ -439,7 +434,7 @@ class DeployWork:
         return apply_objects(client, objects, on_progress=progress)
 
     def _helm(
-        self, runner, op: Operation, cluster: Cluster, client: KubeClient, payload: dict
+        self, runner: OperationRunner, op: Operation, cluster: Cluster, client: KubeClient, payload: dict
     ) -> list[ObjectRef]:
         params = op.params
         if self._config.helm_binary is None:
@@ -447,7 +442,7 @@ class DeployWork:
         helm = Helm(self._config.helm_binary, work_dir=self._config.work_dir)
         ref = chart_ref(str(params["chart"]), params.get("chart_version"))
         if ref.repo_url:
-            fetch.check_url(ref.repo_url, self._config.fetch_policy)
+            fetch.check_host(ref.repo_url, self._config.fetch_policy)
         values = list(payload.get("values") or [])
         for url in params.get("values_urls") or []:
             values.append(fetch.fetch(url, self._config.fetch_policy).decode("utf-8", "replace"))
@@ -477,7 +472,7 @@ class DeployWork:
     # -- rollout -------------------------------------------------------------------------------------
 
     def _follow(
-        self, runner, op: Operation, cluster: Cluster, client: KubeClient, state: dict
+        self, runner: OperationRunner, op: Operation, cluster: Cluster, client: KubeClient, state: dict
     ) -> float | None:
         with runner.sessions() as session:
             release = release_repo.get_release_by_id(session, release_id=int(op.params["release_id"]))
@@ -536,21 +531,12 @@ def _place(client: KubeClient, manifests: list[Manifest], objects: list[dict], n
         obj["metadata"]["namespace"] = namespace
 
 
-class UndeployWork:
+class UndeployWork(access.ClusterWork):
     """Runner step of an undeploy: helm uninstall, or delete exactly the recorded inventory."""
 
-    def __init__(
-        self,
-        *,
-        sessions: Callable[[], Session],
-        crypto: Crypto,
-        config: AppsConfig,
-        client_for: Callable[[Cluster, Crypto], KubeClient] = access.open_client,
-    ):
-        self._sessions = sessions
-        self._crypto = crypto
+    def __init__(self, *, config: AppsConfig, **common):
+        super().__init__(**common)
         self._config = config
-        self._client_for = client_for
 
     def failed(self, op: Operation, error: str) -> None:
         with self._sessions() as session:
@@ -562,7 +548,7 @@ class UndeployWork:
                     now=utcnow(),
                 )
 
-    def step(self, runner, op: Operation, cluster: Cluster) -> float | None:
+    def step(self, runner: OperationRunner, op: Operation, cluster: Cluster) -> float | None:
         with runner.sessions() as session:
             releases = [
                 release_repo.get_release_by_id(session, release_id=int(i)) for i in op.params["release_ids"]
@@ -593,7 +579,13 @@ class UndeployWork:
         return None
 
     def _remove(
-        self, runner, op: Operation, cluster: Cluster, client: KubeClient, release: AppRelease, others: list
+        self,
+        runner: OperationRunner,
+        op: Operation,
+        cluster: Cluster,
+        client: KubeClient,
+        release: AppRelease,
+        others: list,
     ) -> int:
         shared = {ObjectRef.from_dict(o) for r in others for o in r.objects}
         used_namespaces = {r.namespace for r in others}

@@ -166,6 +166,16 @@ def check_url(url: str, policy: FetchPolicy) -> None:
     _checked(url, policy)
 
 
+def check_host(url: str, policy: FetchPolicy) -> None:
+    """`check_url`, then resolve the host and refuse it unless every address is public (or allowed).
+
+    For URLs another program fetches (helm reads chart repositories itself): this cannot pin the address
+    the way `fetch` does, but it refuses repositories that point at private or metadata addresses.
+    """
+    _, host, port = _checked(url, policy)
+    _resolve(url, host, port, policy)
+
+
 def _checked(url: str, policy: FetchPolicy) -> tuple[SplitResult, str, int]:
     """`check_url`, returning what `_split` found."""
     parts, host, port = _split(url)

@@ -208,8 +208,13 @@ class ServerThread:
         self._sock: socket.socket | None = None
 
     def _bind(self) -> socket.socket:
-        sock = socket.socket(socket.AF_INET6 if ":" in self._host else socket.AF_INET, socket.SOCK_STREAM)
+        # proto must be IPPROTO_TCP, not the default 0: accepted sockets inherit it, and asyncio only turns
+        # Nagle off (TCP_NODELAY) on sockets that say they are TCP. With Nagle on, a response's body waits
+        # for the ACK of its headers, which the client delays by 40 ms: every request took 45 ms.
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             sock.bind((self._host, self._port))
         except OSError:

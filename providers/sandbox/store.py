@@ -79,6 +79,17 @@ class Watcher:
             self.closed = True
 
 
+def _gc_relevant(new: dict | None, old: dict | None) -> bool:
+    """Whether writing `new` over `old` (None: created / removed) can give the garbage collector work."""
+    if new is None:
+        return True
+    m = meta(new)
+    if m.get("deletionTimestamp"):
+        return True
+    refs = m.get("ownerReferences")
+    return bool(refs) if old is None else refs != meta(old).get("ownerReferences")
+
+
 class ClusterStore:
     """Objects of one virtual cluster, persisted through `db`, observable through watchers."""
 
@@ -90,6 +101,10 @@ class ClusterStore:
         self.rv = 1
         self.dirty: set[str] = set()
         """Resource keys written since the controllers last ran."""
+        self.gc_pending = True
+        """Whether a write since the garbage collector last looked could give it work: a removal, an object
+        with owner references created or its references changed, or a write of an object being deleted.
+        Other writes cannot, so the collector skips its scan of every object (O(n) per write otherwise)."""
         self._objects: dict[str, dict[tuple[str, str], dict]] = {}
         self._log: deque[WatchEvent] = deque(maxlen=EVENT_LOG_SIZE)
         self._watchers: set[Watcher] = set()
@@ -185,6 +200,8 @@ class ClusterStore:
             else:
                 self.db.put_object(self.cluster_id, rkey, namespace, name, new)
             self.db.set_meta(f"rv:{self.cluster_id}", str(rv))
+        if not self.gc_pending and _gc_relevant(new, old):
+            self.gc_pending = True
         bucket = self._objects.setdefault(rkey, {})
         if new is None:
             bucket.pop((namespace, name), None)

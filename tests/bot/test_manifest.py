@@ -17,6 +17,7 @@ SCOPES = {
     "chat_postEphemeral": "chat:write",
     "conversations_open": "im:write",
     "files_upload_v2": "files:write",
+    "files_info": "files:read",
 }
 
 
@@ -34,7 +35,7 @@ def test_required_sections_and_command() -> None:
 def test_scopes_cover_every_web_api_call_in_bot() -> None:
     source = "\n".join(p.read_text() for p in (ROOT / "bot").glob("*.py"))
     called = set(re.findall(r"\.(chat_\w+|conversations_\w+|files_\w+|views_\w+|users_\w+)\(", source))
-    assert {"chat_postMessage", "conversations_open", "files_upload_v2"} <= called
+    assert {"chat_postMessage", "conversations_open", "files_upload_v2", "files_info"} <= called
     scopes = set(MANIFEST["oauth_config"]["scopes"]["bot"])
     assert "commands" in scopes
     for method in called:

@@ -5,95 +5,17 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
 from sqlmodel import select
 
-from bot.runtime import Core, build_core
-from bot.server import build_http_app, build_slack, web_client
-from bot.settings import Settings
-from handlers.actors import Actor
 from handlers.clusters import ACTION_DELETE_CONFIRMED, ACTION_KUBECONFIG
-from providers.sandbox.server import ServerThread
-from storage.models import AuditEvent, Operation
+from storage.models import AuditEvent
+from tests.bot.slack_harness import ALICE, CHANNEL, SECRET, TEAM, Slack
 from tests.slack_fake import payloads
-from tests.slack_fake.server import FakeSlack
-from tests.slack_fake.signing import sign
 
 pytestmark = pytest.mark.e2e
-
-SECRET = "test-signing-secret"
-TEAM = "T0001"
-CHANNEL = "C0001"
-ALICE = Actor(user_id="UALICE", team_id=TEAM)
-
-
-@dataclass
-class Slack:
-    fake: FakeSlack
-    core: Core
-    url: str
-
-    def post(
-        self, body: bytes, *, headers: dict | None = None, secret: str = SECRET, timestamp: int | None = None
-    ) -> requests.Response:
-        signed = sign(secret, body, timestamp)
-        return requests.post(self.url, data=body, headers={**signed, **(headers or {})}, timeout=10)
-
-    def command(self, text: str, user: str = "UALICE", **kw) -> requests.Response:
-        return self.post(payloads.slash_command(text, user_id=user, team_id=TEAM, channel_id=CHANNEL, **kw))
-
-    def click(
-        self, action_id: str, value: str, *, user: str = "UALICE", message_ts: str = "1700000000.000001"
-    ):
-        return self.post(
-            payloads.block_action(
-                action_id, value, user_id=user, team_id=TEAM, channel_id=CHANNEL, message_ts=message_ts
-            )
-        )
-
-    def operations(self) -> list[Operation]:
-        with self.core.runner._sessions() as s:
-            return list(s.exec(select(Operation).order_by(Operation.id)))
-
-    def wait_text(self, fragment: str, *, channel: str = CHANNEL, timeout: float = 30) -> None:
-        def seen() -> bool:
-            return any(fragment in json.dumps(m) for m in self.fake.messages(channel))
-
-        self.fake.wait_for(seen, timeout=timeout)
-
-
-@pytest.fixture
-def slack(tmp_path: Path, database_url: str) -> Iterator[Slack]:
-    with FakeSlack() as fake:
-        for user in ("UALICE", "UBOB", "UADMIN"):
-            fake.add_user(user)
-        settings = Settings(
-            home=tmp_path / "home",
-            database_url=database_url,
-            slack_bot_token="xoxb-test",
-            slack_signing_secret=SECRET,
-            slack_api_url=fake.base_url,
-            admins="UADMIN",
-            sandbox_create_seconds=0.3,
-            sandbox_delete_seconds=0.1,
-            poll_seconds=0.05,
-        )
-        core = build_core(settings)
-        bolt, face = build_slack(core, web_client(core))
-        core.runner.start()
-        server = ServerThread(build_http_app(core, bolt), host="127.0.0.1", port=0)
-        port = server.start()
-        try:
-            yield Slack(fake, core, f"http://127.0.0.1:{port}/slack/events")
-        finally:
-            server.stop()
-            face.progress.close()
-            core.close()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -46,11 +47,49 @@ def sink() -> RecordingSink:
     return RecordingSink()
 
 
+class FileServer:
+    """A loopback web server of manifests: `files[path] = bytes`; it is on kaas's fetch allow-list."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        files = self.files
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = files.get(self.path)
+                self.send_response(200 if body is not None else 404)
+                self.send_header("Content-Length", str(len(body or b"")))
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://{self.host}{path}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
 @pytest.fixture
-def core(tmp_path: Path, database_url: str, sink: RecordingSink) -> Iterator[Core]:
+def file_server() -> Iterator[FileServer]:
+    server = FileServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def core(tmp_path: Path, database_url: str, sink: RecordingSink, file_server: FileServer) -> Iterator[Core]:
     settings = Settings(
         home=tmp_path / "home",
         database_url=database_url,
+        fetch_allow_hosts=file_server.host,
         sandbox_create_seconds=0.2,
         sandbox_delete_seconds=0.1,
         poll_seconds=0.05,

@@ -15,7 +15,7 @@ from bot.runtime import Core
 from handlers import errors
 from handlers.apps import DeployRequest
 from storage.models import AppRelease, AuditEvent, Cluster
-from tests.handlers.conftest import ADMIN, ALICE, BOB, RecordingSink
+from tests.handlers.conftest import ADMIN, ALICE, BOB, FileServer, RecordingSink
 
 CHARTS = Path(__file__).resolve().parents[1] / "kube" / "charts"
 
@@ -408,3 +408,20 @@ def test_someone_elses_cluster_and_unready_clusters(core: Core, sink: RecordingS
         assert [a.action for a in denied] == ["deploy"]
         cluster = s.exec(select(Cluster).where(Cluster.name == "apps")).one()
         assert cluster.state == "ready"
+
+
+def test_deploy_from_a_url_on_an_allowed_host_with_values_urls_refused_elsewhere(
+    core: Core, sink: RecordingSink, file_server: FileServer, tmp_path: Path
+) -> None:
+    _cluster(core, sink)
+    file_server.files["/web.yaml"] = APP.encode()
+    _, final = _deploy(
+        core, sink, "url", cluster="apps", app="web", version="v3", url=file_server.url("/web.yaml")
+    )
+    assert final.status == "succeeded", final.text
+    assert core.apps.apps(ALICE, "apps").rows[0].source == file_server.url("/web.yaml")
+    _, missing = _deploy(core, sink, "404", cluster="apps", app="gone", url=file_server.url("/nothing.yaml"))
+    assert missing.status == "failed" and "404" in missing.text
+    file_server.files["/huge.yaml"] = b"a: " + b"x" * (2 * 1024 * 1024 + 1)
+    _, huge = _deploy(core, sink, "huge", cluster="apps", app="huge", url=file_server.url("/huge.yaml"))
+    assert huge.status == "failed" and "larger than 2,097,152 bytes" in huge.text

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from providers.kube.errors import FetchRefused
-from providers.kube.fetch import FetchPolicy, check_url, fetch
+from providers.kube.fetch import FetchPolicy, check_host, check_url, fetch
 
 APP = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n"
 TOKEN = "Bearer xoxb-not-a-real-token"
@@ -476,3 +476,15 @@ def test_https_to_http_redirects_are_refused(tls_server: tuple[Server, str], ser
     with pytest.raises(FetchRefused, match=r"it redirects from https to plain http"):
         fetch(url, policy)
     assert fetch(https.url("/app.yaml", host="localhost"), policy) == APP
+
+
+@pytest.mark.parametrize(
+    "url", ["http://localhost/charts", "http://127.0.0.1:8879/charts", "https://metadata.google.internal/x"]
+)
+def test_check_host_resolves_and_refuses_private_repositories(url: str) -> None:
+    with pytest.raises(FetchRefused):
+        check_host(url, FetchPolicy())
+
+
+def test_check_host_accepts_an_allowed_loopback_repository() -> None:
+    check_host("http://127.0.0.1:8879/charts", FetchPolicy(allow_hosts=frozenset({"127.0.0.1:8879"})))

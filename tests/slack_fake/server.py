@@ -183,6 +183,7 @@ class FakeSlack:
             "users.info": self._users_info,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
+            "files.info": self._files_info,
         }
         self._clear_state()
 
@@ -389,6 +390,7 @@ class FakeSlack:
         self._pending_files: dict[str, dict[str, Any]] = {}
         self._uploads: dict[str, bytes] = {}
         self._completed: list[dict[str, Any]] = []
+        self._shared: dict[str, dict[str, Any]] = {}
         self._hooks: dict[str, dict[str, str]] = {}
         self._responses: list[dict[str, Any]] = []
         self._sent: list[_Sent] = []
@@ -408,6 +410,8 @@ class FakeSlack:
                 reply = self._api(path.removeprefix("/api/"), url.query, raw, headers, at)
             elif path.startswith("/upload/"):
                 reply = self._upload(path.removeprefix("/upload/"), raw, headers, at)
+            elif path.startswith("/files-pri/"):
+                reply = self._download(path, headers, at)
             elif path.startswith("/response/"):
                 reply = self._response_url(path.removeprefix("/response/"), url.query, raw, headers, at)
             else:
@@ -681,6 +685,47 @@ class FakeSlack:
 
     def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"user": copy.deepcopy(self._user(str(params.get("user") or "")))}
+
+    def add_file(self, name: str, content: bytes, *, mimetype: str = "text/plain") -> str:
+        """A file someone shared in Slack: `files.info` describes it and its private URL serves it."""
+        with self._lock:
+            file_id = f"F{self._next_seq():010d}"
+            self._shared[file_id] = {"name": name, "content": content, "mimetype": mimetype}
+        return file_id
+
+    def _files_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        file_id = str(params.get("file") or "")
+        shared = self._shared.get(file_id)
+        if shared is None:
+            raise SlackFakeError("file_not_found", "share it first with FakeSlack.add_file")
+        url = f"{self.url}/files-pri/T0001-{file_id}/{shared['name']}"
+        return {
+            "file": {
+                "id": file_id,
+                "name": shared["name"],
+                "title": shared["name"],
+                "mimetype": shared["mimetype"],
+                "filetype": "yaml",
+                "size": len(shared["content"]),
+                "url_private": url,
+                "url_private_download": url.replace(f"{file_id}/", f"{file_id}/download/"),
+            }
+        }
+
+    def _download(self, path: str, headers: dict[str, str], at: float) -> _Reply:
+        """`url_private_download`: like Slack, only with the bot token in an Authorization header."""
+        file_id = path.removeprefix("/files-pri/").split("/", 1)[0].partition("-")[2]
+        token = _bearer(headers.get("authorization", ""))
+        with self._lock:
+            shared = self._shared.get(file_id)
+            if not token or not self._token_ok(token):
+                reply = _Reply.text("<html>sign in to Slack</html>", 403)
+            elif shared is None:
+                reply = _Reply.text("file not found", 404)
+            else:
+                reply = _Reply(200, shared["content"], "application/octet-stream", {})
+            self._record("files.download", {"file": file_id}, headers, b"", at, reply)
+        return reply
 
     def _files_get_upload_url(self, params: dict[str, Any]) -> dict[str, Any]:
         filename = params.get("filename")

@@ -32,6 +32,18 @@ ORPHAN = "orphan"
 
 def run(ctx: ControllerContext) -> None:
     store = ctx.store
+    if not store.gc_pending:
+        return  # nothing written since the last scan could orphan an object or finish a deletion
+    store.gc_pending = False  # before any write of ours, which sets it again for the next round
+    try:
+        _collect(ctx)
+    except BaseException:
+        store.gc_pending = True  # a failed scan is tried again after the next write, as before
+        raise
+
+
+def _collect(ctx: ControllerContext) -> None:
+    store = ctx.store
     owners: dict[str, str] = {}
     """uid → namespace of every object ("" for cluster-scoped ones)."""
     dependents: dict[str, list[tuple[str, dict]]] = defaultdict(list)
@@ -46,6 +58,8 @@ def run(ctx: ControllerContext) -> None:
                 dependents[ref["uid"]].append((rkey, obj))
         if c.deleting(obj) and rkey != c.NAMESPACE.key:
             finishing.append((rkey, obj))
+    if finishing:
+        store.gc_pending = True  # they may wait for finalizers or dependents: look again after every write
 
     def alive(ref: dict, dependent_ns: str) -> bool:
         ns = owners.get(ref.get("uid", ""))
