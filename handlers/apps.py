@@ -390,14 +390,30 @@ class DeployWork(access.ClusterWork):
         params = op.params
         payload = json.loads(repo.read_payload(op, crypto=self._crypto) or "{}")
         namespace = str(params["namespace"])
+        with self._sessions() as session:
+            release = release_repo.get_release_by_id(session, release_id=int(params["release_id"]))
+            others = _other_inventories(session, cluster, int(params["release_id"]))
+        previous = [ObjectRef.from_dict(o) for o in (release.objects if release else [])]
         namespace_resource = client.resource_for("v1", "Namespace")
-        created_namespace = client.get(namespace_resource, namespace) is None
+        # A redeploy (or a step repeated after a crash) finds the namespace it created itself the first time.
+        created_namespace = client.get(namespace_resource, namespace) is None or bool(
+            release and release.created_namespace
+        )
         progress = _Throttled(runner, op)
         runner.save(op, step="reading the manifest", progress=2)
         if params["source_kind"] == "helm":
             refs = self._helm(runner, op, cluster, client, payload)
         else:
             refs = self._manifest(op, client, payload, created_namespace, progress)
+            own_namespace = ObjectRef("v1", "Namespace", namespace)
+            if own_namespace in previous and own_namespace not in refs:
+                refs.insert(0, own_namespace)
+            # Like `helm upgrade` and `kubectl apply --prune`: what the new manifest no longer has goes away,
+            # unless another release still uses it.
+            stale = [r for r in previous if r not in set(refs) and r not in others]
+            if stale:
+                runner.save(op, step=f"removing {len(stale)} objects the new manifest dropped", progress=65)
+                delete_objects(client, stale)
         objects = [r.to_dict() for r in refs]
         self._set_release(op, {"objects": objects, "created_namespace": created_namespace})
         deadline = time.time() + int(params.get("timeout") or self._config.rollout_seconds)
@@ -495,6 +511,16 @@ class DeployWork(access.ClusterWork):
             )
         runner.save(op, step=(rollout.waiting[0] if rollout.waiting else "waiting")[:200], progress=80)
         return max(runner.poll_seconds, 1.0)
+
+
+def _other_inventories(session: Session, cluster: Cluster, release_id: int) -> set[ObjectRef]:
+    """Objects that other live releases on the cluster recorded: never deleted on this release's behalf."""
+    return {
+        ObjectRef.from_dict(o)
+        for r in release_repo.list_releases(session, cluster_id=cluster.id)
+        if r.id != release_id
+        for o in r.objects
+    }
 
 
 def _place(client: KubeClient, manifests: list[Manifest], objects: list[dict], namespace: str) -> None:

@@ -243,6 +243,22 @@ def test_redeploy_updates_in_place_and_a_secret_never_reaches_a_message(
         for row in s.exec(select(AppRelease)):
             assert "hunter2" not in json.dumps(row.objects)
 
+    # A third version of the manifest drops the Secret: the redeploy prunes it, as helm upgrade would.
+    without_secret = "---\n".join(d for d in changed.split("---\n") if "kind: Secret" not in d)
+    _, third = _deploy(core, sink, "c", cluster="apps", app="web", manifest=without_secret)
+    assert third.status == "succeeded", third.text
+    assert (
+        _kubectl(core, tmp_path, "apps", "get", "secret", "web-secret", "-n", "web", check=False).returncode
+        != 0
+    )
+    # The namespace was created by the first deploy, so undeploy still removes it after redeploys.
+    removed = core.apps.undeploy(ALICE, "apps", "web", None, idempotency_key="u")
+    assert sink.final(removed.operation_id, timeout=60).status == "succeeded"
+    gone = _kubectl(core, tmp_path, "apps", "get", "namespace", "web", "-o", "name", check=False)
+    assert (
+        gone.returncode != 0 or "Terminating" in _kubectl(core, tmp_path, "apps", "get", "ns", "web").stdout
+    )
+
 
 FAILING = {
     "image": ("registry.invalid/web:1.0", "ImagePullBackOff"),
