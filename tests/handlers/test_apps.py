@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -441,3 +442,37 @@ def test_deploy_from_a_url_on_an_allowed_host_with_values_urls_refused_elsewhere
     file_server.files["/huge.yaml"] = b"a: " + b"x" * (2 * 1024 * 1024 + 1)
     _, huge = _deploy(core, sink, "huge", cluster="apps", app="huge", url=file_server.url("/huge.yaml"))
     assert huge.status == "failed" and "larger than 2,097,152 bytes" in huge.text
+
+
+def test_a_deploy_resumes_by_following_the_rollout_after_the_runner_stops(
+    core: Core, sink: RecordingSink, tmp_path: Path
+) -> None:
+    _cluster(core, sink)
+    waiting = APP.split("---\n")[4].replace(
+        "      containers:", "      nodeSelector: {pool: later}\n      containers:"
+    )
+    manifest = APP.split("---\n")[2] + "---\n" + waiting
+    accepted = core.apps.deploy(
+        ALICE,
+        DeployRequest(cluster="apps", app="late", manifest=manifest, timeout=120),
+        idempotency_key="late",
+    )
+
+    def following() -> bool:
+        return any(u.operation_id == accepted.operation_id and "replicas" in u.step for u in sink.updates)
+
+    deadline = time.monotonic() + 30
+    while not following():
+        assert time.monotonic() < deadline, sink.updates
+        time.sleep(0.05)
+    applied = _kubectl(core, tmp_path, "apps", "get", "cm", "web-config", "-n", "late", "-o", "json")
+    before = json.loads(applied.stdout)["metadata"]["resourceVersion"]
+    core.runner.stop()  # as a stopping replica does: steps finish, leases are released
+
+    nodes = _kubectl(core, tmp_path, "apps", "get", "nodes", "-o", "name").stdout.split()
+    _kubectl(core, tmp_path, "apps", "label", nodes[0], "pool=later")
+    core.runner.start()
+    final = sink.final(accepted.operation_id, timeout=60)
+    assert final.status == "succeeded", final.text
+    after = _kubectl(core, tmp_path, "apps", "get", "cm", "web-config", "-n", "late", "-o", "json")
+    assert json.loads(after.stdout)["metadata"]["resourceVersion"] == before, "the apply was not repeated"
