@@ -39,6 +39,9 @@ from providers.kube.client import KubeClient, Resource
 from providers.kube.errors import InvalidManifest, KubeError
 from providers.kube.manifests import in_apply_order, is_crd, parse_manifests
 
+# libyaml's emitter writes the same safe YAML about four times faster; PyYAML's own is the fallback.
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
 Progress = Callable[[str, int], None]
 
 FORMAT = 1
@@ -465,7 +468,7 @@ class _Writer:
         if obj is None:
             return
         meta = _meta(obj)
-        data = yaml.safe_dump(obj, sort_keys=False, allow_unicode=True).encode("utf-8")
+        data = yaml.dump(obj, Dumper=_DUMPER, sort_keys=False, allow_unicode=True).encode("utf-8")
         _add_member(self.tar, _member_path(obj), data, self.mtime)
         key = _kind_of(obj)
         self.kinds[key[1]] += 1

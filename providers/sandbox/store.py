@@ -254,6 +254,21 @@ class ClusterStore:
                 watcher.loop.call_soon_threadsafe(watcher.queue.put_nowait, None)
             self._watchers.clear()
 
+    def events_since(self, rv: int) -> list[WatchEvent] | None:
+        """Every change after resourceVersion `rv`, oldest first; None when the log no longer reaches back."""
+        with self.lock:
+            if rv >= self.rv:
+                return []
+            if not self._log or self._log[0].rv > rv + 1:
+                return None
+            found = []
+            for event in reversed(self._log):
+                if event.rv <= rv:
+                    break
+                found.append(event)
+            found.reverse()
+            return found
+
     def drain_dirty(self) -> set[str]:
         dirty, self.dirty = self.dirty, set()
         return dirty

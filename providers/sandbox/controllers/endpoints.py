@@ -25,14 +25,50 @@ LB_POOL = [str(ip) for ip in ipaddress.ip_network("172.18.255.0/24").hosts()] + 
     str(ip) for ip in ipaddress.ip_network("172.18.254.0/24").hosts()
 ]
 _MANAGED_LABEL = "endpoints.kubernetes.io/managed-by"
+_WATCHED = frozenset({c.SERVICE.key, c.POD.key, c.ENDPOINTS.key})
 
 
 def run(ctx: ControllerContext) -> None:
     store = ctx.store
-    services = store.list(c.SERVICE.key)
+    since = ctx.scratch.get(NAME)
+    ctx.scratch[NAME] = store.rv  # before our own writes, so they are looked at again next round
+    try:
+        _run(ctx, None if since is None else _changed_namespaces(store, since))
+    except BaseException:
+        ctx.scratch.pop(NAME, None)  # the next run looks at everything again
+        raise
+
+
+def _changed_namespaces(store, since: int) -> set[str] | None:
+    """Namespaces whose Services, Pods or Endpoints changed after `since`; None: look at every namespace.
+
+    Only these can need their Endpoints changed, so a write in one namespace costs what that namespace holds,
+    not what the whole cluster holds (creating the 1,000th Service used to sync the other 999 twice).
+    """
+    events = store.events_since(since)
+    if events is None:
+        return None
+    changed = set()
+    for event in events:
+        if event.rkey == c.NAMESPACE.key:
+            changed.add(c.name_of(event.obj))
+        elif event.rkey in _WATCHED:
+            changed.add(c.ns_of(event.obj))
+    return changed
+
+
+def _listed(store, rkey: str, namespaces: set[str] | None) -> list[dict]:
+    if namespaces is None:
+        return store.list(rkey)
+    return [obj for ns in sorted(namespaces) for obj in store.list(rkey, ns)]
+
+
+def _run(ctx: ControllerContext, namespaces: set[str] | None) -> None:
+    store = ctx.store
+    services = _listed(store, c.SERVICE.key, namespaces)
     _load_balancers(ctx, services)
     by_ns: dict[str, list[dict]] = defaultdict(list)
-    for pod in store.list(c.POD.key):
+    for pod in _listed(store, c.POD.key, namespaces):
         if c.pod_active(pod) and c.status_of(pod).get("podIP"):
             by_ns[c.ns_of(pod)].append(pod)
     selected = set()
@@ -44,7 +80,7 @@ def run(ctx: ControllerContext) -> None:
         pods = [p for p in by_ns.get(c.ns_of(svc), []) if c.map_selector_matches(selector, c.labels_of(p))]
         _sync(ctx, svc, pods)
     # Endpoints this controller manages whose Service is gone (or lost its selector) go away with it.
-    for ep in store.list(c.ENDPOINTS.key):
+    for ep in _listed(store, c.ENDPOINTS.key, namespaces):
         if (
             c.labels_of(ep).get(_MANAGED_LABEL) == "endpoint-controller"
             and (c.ns_of(ep), c.name_of(ep)) not in selected
@@ -151,11 +187,13 @@ def _sync(ctx: ControllerContext, svc: dict, pods: list[dict]) -> None:
 
 
 def _load_balancers(ctx: ControllerContext, services: list[dict]) -> None:
-    used = set()
-    for svc in services:
-        for ing in ((c.status_of(svc).get("loadBalancer") or {}).get("ingress")) or []:
-            if isinstance(ing, dict) and ing.get("ip"):
-                used.add(ing["ip"])
+    used: set[str] = set()
+    if any(c.spec_of(svc).get("type") == "LoadBalancer" for svc in services):
+        # Every Service of the cluster, not only those looked at: an IP is handed out once.
+        for svc in ctx.store.list(c.SERVICE.key):
+            for ing in ((c.status_of(svc).get("loadBalancer") or {}).get("ingress")) or []:
+                if isinstance(ing, dict) and ing.get("ip"):
+                    used.add(ing["ip"])
     for svc in services:
         is_lb = c.spec_of(svc).get("type") == "LoadBalancer"
         lb = c.status_of(svc).get("loadBalancer") or {}
