@@ -17,6 +17,7 @@ from handlers import errors
 from handlers.apps import DeployRequest
 from storage.models import AppRelease, AuditEvent, Cluster
 from tests.handlers.conftest import ADMIN, ALICE, BOB, FileServer, RecordingSink
+from tests.sandbox.clients import helm_binary
 
 CHARTS = Path(__file__).resolve().parents[1] / "kube" / "charts"
 
@@ -476,3 +477,50 @@ def test_a_deploy_resumes_by_following_the_rollout_after_the_runner_stops(
     assert final.status == "succeeded", final.text
     after = _kubectl(core, tmp_path, "apps", "get", "cm", "web-config", "-n", "late", "-o", "json")
     assert json.loads(after.stdout)["metadata"]["resourceVersion"] == before, "the apply was not repeated"
+
+
+def test_chart_from_a_helm_repository_by_url_and_version(
+    core: Core, sink: RecordingSink, file_server: FileServer, tmp_path: Path
+) -> None:
+    """`--chart REPO_URL/NAME --chart-version X`: a real `helm package` and `helm repo index` on loopback."""
+    helm = helm_binary()
+    packaged = tmp_path / "repo"
+    packaged.mkdir()
+    env = {"HOME": str(tmp_path), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    subprocess.run(
+        [helm, "package", str(CHARTS / "webapp"), "-d", str(packaged)],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    repo_url = file_server.url("/charts")
+    subprocess.run(
+        [helm, "repo", "index", str(packaged), "--url", repo_url], check=True, env=env, capture_output=True
+    )
+    for path in packaged.iterdir():
+        file_server.files[f"/charts/{path.name}"] = path.read_bytes()
+    _cluster(core, sink)
+    _, final = _deploy(
+        core,
+        sink,
+        "repo",
+        cluster="apps",
+        app="shop",
+        version="2",
+        chart=f"{repo_url}/webapp",
+        chart_version="0.1.0",
+    )
+    assert final.status == "succeeded", final.text
+    row = core.apps.apps(ALICE, "apps").rows[0]
+    assert (row.kind, row.source, row.ready) == ("helm", f"{repo_url}/webapp", True)
+    _, missing = _deploy(
+        core,
+        sink,
+        "nover",
+        cluster="apps",
+        app="shop",
+        version="3",
+        chart=f"{repo_url}/webapp",
+        chart_version="9.9.9",
+    )
+    assert missing.status == "failed" and "9.9.9" in missing.text

@@ -36,6 +36,9 @@ def test_check_reports_pending_pods_and_a_not_ready_node(core: Core, sink: Recor
     assert sink.final(accepted.operation_id).status == "succeeded"
     healthy = core.checks.check(BOB, "busy")
     assert healthy.report.healthy and healthy.report.totals.nodes_ready == 3
+    # The sandbox serves metrics.k8s.io, so usage is there next to requests.
+    assert healthy.report.totals.metrics_available
+    assert all(node.cpu.usage is not None for node in healthy.report.nodes)
 
     deploy = core.apps.deploy(
         ALICE, DeployRequest(cluster="busy", app="hungry", manifest=HUNGRY, timeout=10), idempotency_key="d"
