@@ -30,7 +30,7 @@ from handlers.replies import (
     OperationSummary,
     ProfileChoice,
 )
-from providers.manual import kubeconfig as kubeconfig_checks
+from providers import kubeconfig as kubeconfig_checks
 from storage import errors as storage_errors
 from storage import repo
 from storage.crypto import Crypto

@@ -33,7 +33,7 @@ from providers.errors import (
     TransientProviderError,
 )
 from providers.jenkins.settings import KIND, JenkinsSettings, parse_settings, read_token
-from providers.manual import kubeconfig as checks
+from providers import kubeconfig as checks
 
 CONSOLE_TAIL_LINES = 20
 MAX_ARTIFACT_BYTES = 256 * 1024

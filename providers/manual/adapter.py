@@ -14,7 +14,7 @@ from urllib3.exceptions import HTTPError
 
 from providers.base import ClusterDescription, ClusterSpec, Progress
 from providers.errors import PermanentProviderError, TransientProviderError
-from providers.manual import kubeconfig as checks
+from providers import kubeconfig as checks
 
 KIND = "manual"
 TIMEOUT_SECONDS = 10
