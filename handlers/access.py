@@ -95,6 +95,12 @@ def enqueue(
     return accepted(session, op, duplicate=not created)
 
 
+def repeated(session: Session, idempotency_key: str) -> OperationAccepted | None:
+    """The reply already given to this request (a Slack retry, a double click), if it was recorded."""
+    existing = repo.get_operation_by_key(session, idempotency_key=idempotency_key)
+    return None if existing is None else accepted(session, existing, duplicate=True)
+
+
 def accepted(session: Session, op: Operation, *, duplicate: bool) -> OperationAccepted:
     """The reply for a recorded operation (also for a repeated request that found it)."""
     cluster = repo.get_cluster_by_id(session, cluster_id=op.cluster_id)

@@ -157,9 +157,9 @@ class AppService:
             {"manifest": request.manifest, "values": list(request.values), "set": list(request.set_values)}
         )
         with self._sessions() as session:
-            existing = repo.get_operation_by_key(session, idempotency_key=idempotency_key)
-            if existing is not None:
-                return access.accepted(session, existing, duplicate=True)
+            repeated = access.repeated(session, idempotency_key)
+            if repeated is not None:
+                return repeated
             cluster = access.ready_cluster(session, actor, request.cluster, "deploy")
             current = release_repo.get_release(
                 session, cluster_id=cluster.id, app=request.app, version=version
@@ -300,9 +300,9 @@ class AppService:
     ) -> OperationAccepted:
         """Record the removal of one version (or, with `version` None, every version) of an app."""
         with self._sessions() as session:
-            existing = repo.get_operation_by_key(session, idempotency_key=idempotency_key)
-            if existing is not None:
-                return access.accepted(session, existing, duplicate=True)
+            repeated = access.repeated(session, idempotency_key)
+            if repeated is not None:
+                return repeated
             cluster = access.ready_cluster(session, actor, cluster_name, "undeploy")
             releases = release_repo.list_releases(session, cluster_id=cluster.id, app=app)
             if version is not None:

@@ -80,9 +80,9 @@ class BackupService:
     ) -> OperationAccepted:
         """Record a backup of the whole cluster, or of one namespace."""
         with self._sessions() as session:
-            existing = repo.get_operation_by_key(session, idempotency_key=idempotency_key)
-            if existing is not None:
-                return access.accepted(session, existing, duplicate=True)
+            repeated = access.repeated(session, idempotency_key)
+            if repeated is not None:
+                return repeated
             cluster = access.ready_cluster(session, actor, cluster_name, "back up")
             reply = access.enqueue(
                 session,
@@ -121,9 +121,9 @@ class BackupService:
     ) -> OperationAccepted:
         """Record a restore of `backup` (a name or id of this workspace) into the cluster."""
         with self._sessions() as session:
-            existing = repo.get_operation_by_key(session, idempotency_key=idempotency_key)
-            if existing is not None:
-                return access.accepted(session, existing, duplicate=True)
+            repeated = access.repeated(session, idempotency_key)
+            if repeated is not None:
+                return repeated
             target = access.ready_cluster(session, actor, cluster_name, "restore")
             found = backup_repo.find_backup(session, team_id=actor.team_id, name=backup)
             if found is None:
@@ -182,12 +182,16 @@ class _Progress:
             self._runner.save(self._op, step=step[:200], progress=scaled)
 
 
-class BackupWork(access.ClusterWork):
-    """Runner step of a backup: stream the export into the store, then record it (idempotent per op)."""
+class _StoredWork(access.ClusterWork):
+    """A work that also reads or writes the backup store."""
 
     def __init__(self, *, store: BackupStore, **common):
         super().__init__(**common)
         self._store = store
+
+
+class BackupWork(_StoredWork):
+    """Runner step of a backup: stream the export into the store, then record it (idempotent per op)."""
 
     def failed(self, op: Operation, error: str) -> None:
         """A failed export leaves no blob behind (the store writes atomically); nothing to tidy."""
@@ -233,12 +237,8 @@ class BackupWork(access.ClusterWork):
         return None
 
 
-class RestoreWork(access.ClusterWork):
+class RestoreWork(_StoredWork):
     """Runner step of a restore; safe to repeat after a crash, since objects that exist are skipped."""
-
-    def __init__(self, *, store: BackupStore, **common):
-        super().__init__(**common)
-        self._store = store
 
     def failed(self, op: Operation, error: str) -> None:
         """Objects restored before the failure stay; the failure message says what happened."""

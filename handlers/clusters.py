@@ -82,12 +82,6 @@ class ClusterService:
 
     # -- helpers -------------------------------------------------------------------------------------
 
-    def _find(self, session: Session, actor: Actor, name: str) -> Cluster:
-        return access.find_cluster(session, actor, name)
-
-    def _managed(self, session: Session, actor: Actor, name: str, action: str) -> Cluster:
-        return access.managed_cluster(session, actor, name, action)
-
     def _check_spec(
         self, profile: ProviderProfile, nodes: int | None, version: str | None, machine_type: str | None
     ) -> tuple[int, str, str | None]:
@@ -158,13 +152,13 @@ class ClusterService:
             raise errors.InvalidRequest(messages.MANUAL_IS_FOR_REGISTER, hint=messages.HINT_REGISTER)
         count, minor, machine = self._check_spec(chosen, nodes, version, machine_type)
         with self._sessions() as session:
-            existing = repo.get_operation_by_key(session, idempotency_key=idempotency_key)
-            if existing is not None:
-                return self._accepted(session, existing, duplicate=True)
+            repeated = access.repeated(session, idempotency_key)
+            if repeated is not None:
+                return repeated
             cluster = self._new_cluster(
                 session, actor, name, chosen, nodes=count, version=minor, machine_type=machine
             )
-            reply = self._enqueue(
+            reply = access.enqueue(
                 session,
                 actor,
                 cluster,
@@ -206,32 +200,6 @@ class ClusterService:
             session.rollback()
             raise errors.Conflict(messages.name_taken(name), hint=messages.HINT_OTHER_NAME) from e
 
-    def _enqueue(
-        self,
-        session: Session,
-        actor: Actor,
-        cluster: Cluster,
-        kind: OperationKind,
-        *,
-        idempotency_key: str,
-        origin: Origin,
-        params: dict | None = None,
-        detail: str = "",
-    ) -> OperationAccepted:
-        return access.enqueue(
-            session,
-            actor,
-            cluster,
-            kind,
-            idempotency_key=idempotency_key,
-            origin=origin,
-            params=params,
-            detail=detail,
-        )
-
-    def _accepted(self, session: Session, op: Operation, *, duplicate: bool) -> OperationAccepted:
-        return access.accepted(session, op, duplicate=duplicate)
-
     def attach_message(self, operation_id: int, channel_id: str, message_ts: str) -> None:
         """Record where the operation's progress is shown (a face calls this after posting it)."""
         with self._sessions() as session:
@@ -271,7 +239,7 @@ class ClusterService:
 
     def info(self, actor: Actor, name: str) -> ClusterDetails:
         with self._sessions() as session:
-            cluster = self._find(session, actor, name)
+            cluster = access.find_cluster(session, actor, name)
             last = repo.latest_operation(session, cluster_id=cluster.id)
             buttons = (
                 cluster_buttons(name)
@@ -296,7 +264,7 @@ class ClusterService:
     def kubeconfig(self, actor: Actor, name: str) -> Credential:
         """Admin credentials, for owners and admins only; every access (and refusal) is audited."""
         with self._sessions() as session:
-            cluster = self._managed(session, actor, name, "kubeconfig")
+            cluster = access.managed_cluster(session, actor, name, "kubeconfig")
             text = repo.read_kubeconfig(cluster, crypto=self._crypto)
             if cluster.state != ClusterState.READY or text is None:
                 raise errors.Conflict(messages.not_ready(name, cluster.state), hint=messages.HINT_WAIT)
@@ -322,12 +290,12 @@ class ClusterService:
             raise errors.InvalidRequest(messages.NO_MANUAL_PROFILE, hint=messages.HINT_ADMIN)
         check_kubeconfig_text(kubeconfig)
         with self._sessions() as session:
-            existing = repo.get_operation_by_key(session, idempotency_key=idempotency_key)
-            if existing is not None:
-                return self._accepted(session, existing, duplicate=True)
+            repeated = access.repeated(session, idempotency_key)
+            if repeated is not None:
+                return repeated
             cluster = self._new_cluster(session, actor, name, manual, nodes=0, version="", machine_type=None)
             repo.save_kubeconfig(session, cluster, crypto=self._crypto, kubeconfig=kubeconfig, commit=False)
-            reply = self._enqueue(
+            reply = access.enqueue(
                 session,
                 actor,
                 cluster,
@@ -345,10 +313,10 @@ class ClusterService:
     ) -> OperationAccepted:
         """Record a node-count change (owner or admin, same as delete) for a ready cluster."""
         with self._sessions() as session:
-            existing = repo.get_operation_by_key(session, idempotency_key=idempotency_key)
-            if existing is not None:
-                return self._accepted(session, existing, duplicate=True)
-            cluster = self._managed(session, actor, name, "scale")
+            repeated = access.repeated(session, idempotency_key)
+            if repeated is not None:
+                return repeated
+            cluster = access.managed_cluster(session, actor, name, "scale")
             if cluster.state != ClusterState.READY:
                 raise errors.Conflict(
                     messages.not_ready_to_change(name, cluster.state), hint=messages.HINT_WAIT
@@ -364,7 +332,7 @@ class ClusterService:
             busy = repo.latest_operation(session, cluster_id=cluster.id)
             if busy is not None and busy.status in (OperationStatus.QUEUED, OperationStatus.RUNNING):
                 raise errors.Conflict(messages.busy(name, busy.kind), hint=messages.HINT_WAIT)
-            reply = self._enqueue(
+            reply = access.enqueue(
                 session,
                 actor,
                 cluster,
@@ -382,7 +350,7 @@ class ClusterService:
     def confirm_delete(self, actor: Actor, name: str) -> Confirmation:
         """The question asked before deleting; permission is checked now and again on the click."""
         with self._sessions() as session:
-            self._managed(session, actor, name, "delete")
+            access.managed_cluster(session, actor, name, "delete")
         text = messages.confirm_delete(name)
         return Confirmation(
             text=text,
@@ -403,20 +371,20 @@ class ClusterService:
     ) -> OperationAccepted:
         """Record the delete operation (owner or admin only, checked with the clicker's identity)."""
         with self._sessions() as session:
-            existing = repo.get_operation_by_key(session, idempotency_key=idempotency_key)
-            if existing is not None:
-                return self._accepted(session, existing, duplicate=True)
-            cluster = self._managed(session, actor, name, "delete")
+            repeated = access.repeated(session, idempotency_key)
+            if repeated is not None:
+                return repeated
+            cluster = access.managed_cluster(session, actor, name, "delete")
             active = repo.latest_operation(session, cluster_id=cluster.id)
             if (
                 active is not None
                 and active.kind == OperationKind.DELETE
                 and active.status not in (OperationStatus.FAILED, OperationStatus.CANCELLED)
             ):
-                return self._accepted(session, active, duplicate=True)
+                return access.accepted(session, active, duplicate=True)
             if cluster.state == ClusterState.DELETING:
                 raise errors.Conflict(messages.already_deleting(name), hint=messages.HINT_WAIT)
-            reply = self._enqueue(
+            reply = access.enqueue(
                 session, actor, cluster, OperationKind.DELETE, idempotency_key=idempotency_key, origin=origin
             )
         self._wake()

@@ -7,43 +7,15 @@ from pathlib import Path
 import pytest
 
 from tests.bot.test_shell import _shell
+from tests.manifests import deployment, documents, pvc
 
 pytestmark = pytest.mark.e2e
 
-WEB = """\
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: web-config
-data:
-  greeting: hello
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-        - name: web
-          image: nginx:1.27
----
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata:
-  name: data
-spec:
-  storageClassName: standard
-  accessModes: [ReadWriteOnce]
-  resources:
-    requests: {storage: 1Gi}
-"""
+WEB = documents(
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n  greeting: hello\n",
+    deployment("web"),
+    pvc("data"),
+)
 
 
 def test_deploy_two_versions_check_backup_and_undeploy(tmp_path: Path, database_url: str) -> None:

@@ -9,34 +9,12 @@ import pytest
 
 from handlers.apps import ACTION_UNDEPLOY_CONFIRMED
 from tests.bot.slack_harness import CHANNEL, TEAM, Slack
+from tests.manifests import deployment, documents, secret
 from tests.slack_fake import payloads
 
 pytestmark = pytest.mark.e2e
 
-WEB = """\
-apiVersion: v1
-kind: Secret
-metadata:
-  name: web-secret
-stringData:
-  password: s3cr3t-never-in-a-channel
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-        - name: web
-          image: nginx:1.27
-"""
+WEB = documents(secret("web-secret", password="s3cr3t-never-in-a-channel"), deployment("web", replicas=1))
 
 
 def _ready_cluster(slack: Slack, name: str = "demo") -> None:

@@ -15,19 +15,9 @@ from handlers.apps import DeployRequest
 from storage.models import AuditEvent, Backup
 from tests.handlers.conftest import ADMIN, ALICE, BOB, RecordingSink
 from tests.handlers.test_apps import APP, _kubectl
+from tests.manifests import pvc
 
-PVC = """\
----
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata:
-  name: data
-spec:
-  storageClassName: fast-ssd
-  accessModes: [ReadWriteOnce]
-  resources:
-    requests: {storage: 5Gi}
-"""
+PVC = "---\n" + pvc("data", storage_class="fast-ssd", size="5Gi")
 
 
 def _ready(core: Core, sink: RecordingSink, name: str, actor=ALICE) -> None:
