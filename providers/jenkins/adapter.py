@@ -24,6 +24,7 @@ import jenkins
 import requests
 import yaml
 
+from providers import kubeconfig as checks
 from providers.base import ClusterDescription, ClusterSpec, Progress
 from providers.errors import (
     ClusterNotFound,
@@ -33,7 +34,6 @@ from providers.errors import (
     TransientProviderError,
 )
 from providers.jenkins.settings import KIND, JenkinsSettings, parse_settings, read_token
-from providers import kubeconfig as checks
 
 CONSOLE_TAIL_LINES = 20
 MAX_ARTIFACT_BYTES = 256 * 1024

@@ -12,9 +12,9 @@ from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 from urllib3.exceptions import HTTPError
 
+from providers import kubeconfig as checks
 from providers.base import ClusterDescription, ClusterSpec, Progress
 from providers.errors import PermanentProviderError, TransientProviderError
-from providers import kubeconfig as checks
 
 KIND = "manual"
 TIMEOUT_SECONDS = 10
