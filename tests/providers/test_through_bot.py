@@ -13,6 +13,7 @@ import yaml
 from bot.runtime import Core, build_core
 from bot.settings import Settings
 from handlers.actors import Actor
+from handlers.apps import DeployRequest
 from handlers.profiles import ProfileError
 from handlers.reconcile import VANISHED
 from handlers.replies import OperationUpdate
@@ -21,6 +22,7 @@ from tests.emulators.aks.server import AksEmulator
 from tests.emulators.gke.server import GkeEmulator
 from tests.emulators.jenkins.server import JenkinsEmulator
 from tests.kubectl import node_names
+from tests.manifests import deployment
 
 pytestmark = pytest.mark.e2e
 
@@ -164,6 +166,16 @@ def test_cloud_lifecycle_through_the_bot(
         assert len(node_names(core.clusters.kubeconfig(ALICE, "shop").content, tmp_path)) == 2
         scaled = core.clusters.scale(ALICE, "shop", nodes=3, idempotency_key=f"{kind}-scale")
         assert finals.wait(scaled.operation_id).status == "succeeded"
+        # Apps, checks and backups work through the cloud's own kubeconfig (GKE: its auth plugin).
+        deployed = core.apps.deploy(
+            ALICE,
+            DeployRequest(cluster="shop", app="web", version="v1", manifest=deployment("web")),
+            idempotency_key=f"{kind}-d",
+        )
+        assert finals.wait(deployed.operation_id).status == "succeeded"
+        assert core.checks.check(ALICE, "shop").report.totals.nodes_ready == 3
+        backed = core.backups.backup(ALICE, "shop", namespace="web-v1", idempotency_key=f"{kind}-b")
+        assert finals.wait(backed.operation_id).status == "succeeded"
         deleted = core.clusters.delete(ALICE, "shop", idempotency_key=f"{kind}-del")
         assert finals.wait(deleted.operation_id).status == "succeeded"
 
