@@ -1,8 +1,9 @@
 """`kaas shell`: the same `/kaas …` lines as Slack, typed in a terminal or piped in, answered as text.
 
 The local user is an admin of a local workspace. Buttons become numbered choices: a following line that is
-a bare number picks one. Progress is printed as it arrives (one line per step when piped, a live line on a
-terminal). At the end of piped input the shell waits for the operations it started before exiting.
+a bare number picks one. Progress is printed as it arrives, one line per step; on a terminal the prompt and
+what was typed are drawn again below it. At the end of piped input the shell waits for the operations it
+started before exiting.
 """
 
 from __future__ import annotations
@@ -44,12 +45,33 @@ SHELL_NEEDS_SOURCE = (
 )
 
 
-class TextSink:
-    """Prints operation progress; on a terminal the progress line is rewritten in place."""
+PROMPT = "kaas> "
 
-    def __init__(self, out: TextIO, *, live: bool):
+
+class Prompt:
+    """Whether the shell waits at its prompt, and what was typed so far: progress printed meanwhile must
+    put both back, or the user types blind under a line of someone else's output."""
+
+    def __init__(self) -> None:
+        self.waiting = False
+
+    def pending(self) -> str:
+        if not self.waiting:
+            return ""
+        try:
+            import readline
+        except ImportError:  # pragma: no cover - every Linux Python has readline
+            return PROMPT
+        return PROMPT + readline.get_line_buffer()
+
+
+class TextSink:
+    """Prints operation progress, one line per step; on a terminal the prompt is drawn again below it."""
+
+    def __init__(self, out: TextIO, *, live: bool, prompt: Prompt | None = None):
         self._out = out
         self._live = live
+        self._prompt = prompt or Prompt()
         self._lock = threading.Lock()
         self._last: dict[int, str] = {}
         self.on_final: Callable[[OperationUpdate], None] = lambda update: None
@@ -60,10 +82,11 @@ class TextSink:
             if self._last.get(update.operation_id) == line:
                 return
             self._last[update.operation_id] = line
-            if self._live and not update.final:
-                self._out.write("\r\x1b[2K" + line)
+            if self._live:
+                # Clear the prompt line, print the step, then draw the prompt and the typed text again.
+                self._out.write("\r\x1b[2K" + line + "\n" + self._prompt.pending())
             else:
-                self._out.write(("\r\x1b[2K" if self._live else "") + line + "\n")
+                self._out.write(line + "\n")
             self._out.flush()
         if update.final:
             self.on_final(update)
@@ -359,8 +382,11 @@ def _error(e: errors.UserError) -> Notice:
     return Notice(e.message, level="error", hint=e.hint)
 
 
-def read_lines(stream: TextIO, *, interactive: bool, history: Path | None) -> Iterator[str]:
+def read_lines(
+    stream: TextIO, *, interactive: bool, history: Path | None, prompt: Prompt | None = None
+) -> Iterator[str]:
     """Input lines; on a terminal with readline editing and a history file."""
+    prompt = prompt or Prompt()
     if not interactive:
         yield from stream
         return
@@ -373,10 +399,14 @@ def read_lines(stream: TextIO, *, interactive: bool, history: Path | None) -> It
             readline.read_history_file(history)
     try:
         while True:
+            prompt.waiting = True
             try:
-                yield input("kaas> ")
+                line = input(PROMPT)
             except EOFError:
                 return
+            finally:
+                prompt.waiting = False
+            yield line
     finally:
         if readline is not None and history is not None:
             with contextlib.suppress(OSError):
@@ -396,7 +426,8 @@ def wait_for_operations(busy: Callable[[], bool], *, timeout: float = 3600.0, in
 def run(core, *, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
     """The shell's main loop over an assembled core (see bot.runtime)."""
     interactive = stdin.isatty() and out.isatty()
-    sink = TextSink(out, live=interactive)
+    prompt = Prompt()
+    sink = TextSink(out, live=interactive, prompt=prompt)
     core.runner.sink = sink
     shell = Shell(
         core.clusters,
@@ -410,7 +441,8 @@ def run(core, *, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
     core.start()
     if interactive:
         shell.say("kaas shell: type /kaas help, Ctrl-D to leave.")
-    for line in read_lines(stdin, interactive=interactive, history=core.settings.state_dir / "shell_history"):
+    history = core.settings.state_dir / "shell_history"
+    for line in read_lines(stdin, interactive=interactive, history=history, prompt=prompt):
         shell.handle(line)
         if not interactive:
             # A piped script reads like a session at the keyboard: each line sees the previous one done.
