@@ -177,7 +177,8 @@ def test_cloud_lifecycle_through_the_bot(
         backed = core.backups.backup(ALICE, "shop", namespace="web-v1", idempotency_key=f"{kind}-b")
         assert finals.wait(backed.operation_id).status == "succeeded"
         deleted = core.clusters.delete(ALICE, "shop", idempotency_key=f"{kind}-del")
-        assert finals.wait(deleted.operation_id).status == "succeeded"
+        gone = finals.wait(deleted.operation_id)
+        assert gone.status == "succeeded", gone.text
 
 
 def test_aks_failure_reaches_the_user_with_azures_message(
