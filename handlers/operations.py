@@ -514,7 +514,9 @@ class OperationRunner:
         if not handle and cluster.provider_ref:
             provider = self._profiles.provider(cluster.provider_profile)
             try:
-                handle = self.call(lambda: provider.start_delete(cluster.provider_ref))
+                handle = self.call(
+                    lambda: provider.start_delete(cluster.provider_ref, request_id=op.idempotency_key)
+                )
             except ClusterNotFound:
                 handle = {"op": "gone"}
             self.save(op, step="deleting", progress=1, provider_state=handle)
@@ -558,7 +560,9 @@ class OperationRunner:
         nodes = int(op.params["nodes"])
         handle = op.provider_state
         if not handle:
-            handle = self.call(lambda: provider.start_scale(cluster.provider_ref, nodes))
+            handle = self.call(
+                lambda: provider.start_scale(cluster.provider_ref, nodes, request_id=op.idempotency_key)
+            )
             self.save(op, step=f"scaling to {nodes} nodes", progress=1, provider_state=handle)
         if not self._poll_once(op, provider, handle, cluster).done:
             return self._poll

@@ -297,11 +297,11 @@ class AksProvider:
         )
         return {"op": "create", "cluster": name, "token": poller.continuation_token()}
 
-    def start_delete(self, ref: str) -> dict:
+    def start_delete(self, ref: str, *, request_id: str | None = None) -> dict:
         poller = self._call(self.client.managed_clusters.begin_delete, self._rg, ref, polling=self._polling())
         return {"op": "delete", "cluster": ref, "token": poller.continuation_token()}
 
-    def start_scale(self, ref: str, node_count: int) -> dict:
+    def start_scale(self, ref: str, node_count: int, *, request_id: str | None = None) -> dict:
         # Read-modify-write: the PUT replaces the pool, so send back everything Azure reported.
         body = self._call(self.client.agent_pools.get, self._rg, ref, POOL).as_dict()
         body.setdefault("properties", {})["count"] = node_count

@@ -269,12 +269,12 @@ class GkeProvider:
             return {"op": "create", "operation": None, "cluster": name}
         return {"op": "create", "operation": op.name, "cluster": name}
 
-    def start_delete(self, ref: str) -> dict:
+    def start_delete(self, ref: str, *, request_id: str | None = None) -> dict:
         name = self._name(ref)
         op = self._call("delete_cluster", name=self._ref(name))
         return {"op": "delete", "operation": op.name, "cluster": name}
 
-    def start_scale(self, ref: str, node_count: int) -> dict:
+    def start_scale(self, ref: str, node_count: int, *, request_id: str | None = None) -> dict:
         name = self._name(ref)
         op = self._call(
             "set_node_pool_size", name=f"{self._ref(name)}/nodePools/{POOL}", node_count=node_count

@@ -13,6 +13,7 @@ before triggering, so a retried create with the same request id follows the exis
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -302,17 +303,26 @@ class JenkinsProvider:
             )
         return name
 
-    def _start_followup(self, op: str, job: str, ref: str, extra: dict[str, str]) -> dict:
+    def _start_followup(
+        self, op: str, job: str, ref: str, extra: dict[str, str], request_id: str | None
+    ) -> dict:
         names = self.settings.parameters
-        build_id = uuid.uuid4().hex
+        # The operation's own id, so a trigger retried after a timeout finds the build Jenkins did queue
+        # instead of starting a second one (a second delete of the same cluster fails).
+        build_id = _followup_id(op, request_id) if request_id else uuid.uuid4().hex
+        handle = {"op": op, "job": job, "queue": None, "build": None, "kaas_build_id": build_id, "ref": ref}
+        if request_id:
+            found = self._find(job, build_id)
+            if found is not None:
+                kind, number = found
+                return {**handle, kind: number}
         parameters = {names.cluster_name: self._cluster_name(ref), **extra, names.build_id: build_id}
-        queue = self._trigger(job, parameters)
-        return {"op": op, "job": job, "queue": queue, "build": None, "kaas_build_id": build_id, "ref": ref}
+        return {**handle, "queue": self._trigger(job, parameters)}
 
-    def start_delete(self, ref: str) -> dict:
-        return self._start_followup("delete", self.settings.delete_job, ref, {})
+    def start_delete(self, ref: str, *, request_id: str | None = None) -> dict:
+        return self._start_followup("delete", self.settings.delete_job, ref, {}, request_id)
 
-    def start_scale(self, ref: str, node_count: int) -> dict:
+    def start_scale(self, ref: str, node_count: int, *, request_id: str | None = None) -> dict:
         if not self.settings.scale_job:
             raise PermanentProviderError(
                 "this Jenkins profile has no scale_job: its clusters cannot be resized by kaas", provider=KIND
@@ -320,7 +330,7 @@ class JenkinsProvider:
         if isinstance(node_count, bool) or not isinstance(node_count, int) or node_count < 0:
             raise InvalidClusterRequest(f"invalid node count {node_count!r}", provider=KIND)
         extra = {self.settings.parameters.node_count: str(node_count)}
-        handle = self._start_followup("scale", self.settings.scale_job, ref, extra)
+        handle = self._start_followup("scale", self.settings.scale_job, ref, extra, request_id)
         return {**handle, "nodes": node_count}
 
     def start_upgrade(self, ref: str, version: str) -> dict:
@@ -472,3 +482,8 @@ class JenkinsProvider:
         except (ValueError, RecursionError):
             return {}
         return doc if isinstance(doc, dict) else {}
+
+
+def _followup_id(op: str, request_id: str) -> str:
+    """A KAAS_BUILD_ID for a delete or scale request: stable per request, short, free of odd characters."""
+    return f"{op}-" + hashlib.sha256(request_id.encode()).hexdigest()[:32]

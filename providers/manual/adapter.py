@@ -81,10 +81,10 @@ class ManualProvider:
     def start_create(self, spec: ClusterSpec) -> dict:
         raise PermanentProviderError("manual clusters are registered, not created", provider=KIND)
 
-    def start_delete(self, ref: str) -> dict:
+    def start_delete(self, ref: str, *, request_id: str | None = None) -> dict:
         return {"op": "forget", "ref": ref}
 
-    def start_scale(self, ref: str, node_count: int) -> dict:
+    def start_scale(self, ref: str, node_count: int, *, request_id: str | None = None) -> dict:
         raise PermanentProviderError("kaas cannot scale a cluster it did not create", provider=KIND)
 
     def start_upgrade(self, ref: str, version: str) -> dict:

@@ -60,11 +60,11 @@ class SandboxProvider:
         )
         return {"op": "create", "ref": info.id}
 
-    def start_delete(self, ref: str) -> dict:
+    def start_delete(self, ref: str, *, request_id: str | None = None) -> dict:
         self._call(self.sandbox.delete_cluster, ref)
         return {"op": "delete", "ref": ref}
 
-    def start_scale(self, ref: str, node_count: int) -> dict:
+    def start_scale(self, ref: str, node_count: int, *, request_id: str | None = None) -> dict:
         self._call(self.sandbox.resize, ref, node_count)
         return {"op": "scale", "ref": ref, "nodes": node_count}
 

@@ -472,3 +472,20 @@ def test_token_sources(emulator: JenkinsEmulator, tmp_path: Path) -> None:
         assert wait(provider, provider.start_create(spec("fromfile"))).done
     finally:
         provider.close()
+
+
+def test_a_retried_delete_or_scale_finds_its_build_instead_of_starting_another(
+    provider: JenkinsProvider, emulator: JenkinsEmulator, make_provider
+) -> None:
+    """A trigger that timed out on our side may have queued the build: the retry must find it."""
+    ref = created(provider, "twice")
+    first = provider.start_scale(ref, 3, request_id="op-scale-1")
+    again = make_provider().start_scale(ref, 3, request_id="op-scale-1")
+    assert wait(provider, again).done and wait(provider, first).done
+    assert len(emulator.builds["scale-cluster"]) == 1
+
+    first = provider.start_delete(ref, request_id="op-delete-1")
+    again = make_provider().start_delete(ref, request_id="op-delete-1")
+    assert wait(provider, again) == Progress(True, 100, "cluster deleted", ref)
+    assert len(emulator.builds["delete-cluster"]) == 1
+    assert "twice" not in emulator.clusters
