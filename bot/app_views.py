@@ -6,12 +6,12 @@ Same safety rules as bot/views.py (escaped values, Slack's limits, ≤ 50 blocks
 from __future__ import annotations
 
 import datetime as dt
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from bot import grammar, text
 from bot.views import (
-    INPUT_ACTION,
     MAX_HEADER_TEXT,
     MAX_SECTION_TEXT,
     MAX_TEXT_INPUT,
@@ -22,6 +22,7 @@ from bot.views import (
     _message,
     _modal,
     _mrkdwn,
+    _name_error,
     _plain,
     _section,
     _submitted,
@@ -30,10 +31,10 @@ from bot.views import (
 )
 from handlers.replies import AppList, AppRow, BackupList, BackupRow
 
+T = TypeVar("T")
 DEPLOY_CALLBACK = "deploy_app"
 MAX_ROWS = 40
 """Rows per list message: a header, one section per row and a context line stay under 50 blocks."""
-_APP_AT_VERSION = re.compile(r"([^@\s]+)(?:@(\S*))?")
 
 
 def _readiness(row: AppRow) -> str:
@@ -175,38 +176,34 @@ def deploy_modal(*, private_metadata: str, cluster: str = "", app: str = "") -> 
     )
 
 
+def _checked(convert: Callable[[str], T], value: str) -> tuple[T | None, str | None]:
+    """(value, None) when the grammar accepts it, else (None, its message)."""
+    try:
+        return convert(value), None
+    except grammar._Invalid as e:  # the grammar's user-facing refusal, as `views._name_error` uses it
+        return None, str(e)[:2000]
+
+
 def parse_deploy_submission(state_values: dict) -> DeployInput | dict[str, str]:
     """The deploy form's values, or block_id → message; the manifest itself is the handler's to check."""
     problems: dict[str, str] = {}
-    cluster = app = version = namespace = None
-    parsed = grammar.parse(f"apps {(_submitted(state_values, 'cluster') or '').strip()}")
-    if isinstance(parsed, grammar.ParseError):
-        problems["cluster"] = parsed.message[:2000]
-    else:
-        cluster = parsed.cluster
-    raw_app = (_submitted(state_values, "app") or "").strip()
-    match = _APP_AT_VERSION.fullmatch(raw_app)
-    probe = grammar.parse(f"undeploy x {raw_app}") if match else None
-    if probe is None or isinstance(probe, grammar.ParseError):
-        problems["app"] = (
-            probe.message[:2000] if probe else "Give the app as NAME or NAME@VERSION, e.g. web@v1."
-        )
-    else:
-        app, version = probe.app, probe.version
+    cluster, problem = _name_error(_submitted(state_values, "cluster"))
+    if problem:
+        problems["cluster"] = problem
+    app_ref, problem = _checked(grammar._app_ref, (_submitted(state_values, "app") or "").strip())
+    if problem:
+        problems["app"] = problem
+    namespace = None
     raw_namespace = (_submitted(state_values, "namespace") or "").strip()
     if raw_namespace:
-        probe_ns = grammar.parse(f"backup x --namespace {raw_namespace}")
-        if isinstance(probe_ns, grammar.ParseError):
-            problems["namespace"] = probe_ns.message[:2000]
-        else:
-            namespace = probe_ns.namespace
+        namespace, problem = _checked(grammar._namespace, raw_namespace)
+        if problem:
+            problems["namespace"] = problem
     manifest = _submitted(state_values, "manifest")
     if manifest is None or not manifest.strip():
         problems["manifest"] = "Paste the manifest (one or more YAML documents)."
     if problems:
         return problems
-    assert cluster and app and manifest is not None
+    assert cluster and app_ref and manifest is not None
+    app, version = app_ref
     return DeployInput(cluster=cluster, app=app, version=version, namespace=namespace, manifest=manifest)
-
-
-__all__ = ["DEPLOY_CALLBACK", "INPUT_ACTION", "DeployInput", "app_list", "backup_list", "deploy_modal"]

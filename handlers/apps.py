@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 from handlers import access, errors, messages
 from handlers.actors import Actor, Origin
+from handlers.clusters import ACTION_CANCEL
 from handlers.replies import AppList, AppRow, Button, Confirm, Confirmation, OperationAccepted
 from providers.errors import PermanentProviderError
 from providers.kube import fetch
@@ -284,7 +285,7 @@ class AppService:
                     style="danger",
                     confirm=Confirm("Undeploy?", text, "Undeploy"),
                 ),
-                Button("Cancel", "cancel", value),
+                Button("Cancel", ACTION_CANCEL, value),
             ),
         )
 

@@ -77,11 +77,7 @@ class CheckService:
         try:
             with self._client_for(cluster, self._crypto) as client:
                 snapshot = collect(client)
-        except ClusterUnreachable as e:
-            raise errors.Conflict(
-                messages.unreachable(cluster_name, e.message), hint=messages.HINT_UNREACHABLE
-            ) from None
-        except KubeError as e:
+        except (ClusterUnreachable, KubeError) as e:
             raise errors.Conflict(
                 messages.unreachable(cluster_name, e.message), hint=messages.HINT_UNREACHABLE
             ) from None
