@@ -86,6 +86,11 @@ class DeleteCmd:
 
 
 @dataclass(frozen=True)
+class CancelCmd:
+    name: str
+
+
+@dataclass(frozen=True)
 class ScaleCmd:
     name: str
     nodes: int
@@ -191,6 +196,7 @@ Command = (
     | InfoCmd
     | KubeconfigCmd
     | DeleteCmd
+    | CancelCmd
     | RegisterCmd
     | ScaleCmd
     | DeployCmd
@@ -484,6 +490,7 @@ _SPECS: dict[str, _Spec] = {
     "info": _Spec("required", {}, InfoCmd),
     "kubeconfig": _Spec("required", {}, KubeconfigCmd),
     "delete": _Spec("required", {}, DeleteCmd),
+    "cancel": _Spec("required", {}, CancelCmd),
     "register": _Spec(
         "required", {"--kubeconfig": _Option("kubeconfig_path", _path("--kubeconfig"))}, RegisterCmd
     ),
@@ -539,6 +546,8 @@ _SYNONYMS = {
     "rm": "delete",
     "remove": "delete",
     "destroy": "delete",
+    "abort": "cancel",
+    "stop": "cancel",
     "import": "register",
     "resize": "scale",
     "install": "deploy",

@@ -32,6 +32,7 @@ USAGE: dict[str, str] = {
     "info": "/kaas info NAME",
     "kubeconfig": "/kaas kubeconfig NAME",
     "delete": "/kaas delete NAME",
+    "cancel": "/kaas cancel NAME",
     "register": "/kaas register NAME [--kubeconfig PATH]",
     "scale": "/kaas scale NAME NODES",
     "deploy": (
@@ -49,7 +50,7 @@ USAGE: dict[str, str] = {
 }
 
 GENERAL_USAGE = (
-    "/kaas create | list | info | check | kubeconfig | scale | delete | register"
+    "/kaas create | list | info | check | kubeconfig | scale | delete | cancel | register"
     " | deploy | apps | undeploy | backup | backups | restore | help [COMMAND]"
 )
 
@@ -60,6 +61,7 @@ ARGUMENTS: dict[str, str] = {
     "info": "one cluster name",
     "kubeconfig": "one cluster name",
     "delete": "one cluster name",
+    "cancel": "one cluster name",
     "register": "one cluster name",
     "scale": "a cluster name and a node count",
     "deploy": "a cluster name, an app and a source",
@@ -79,6 +81,7 @@ EXAMPLES: dict[str, str] = {
     "info": f"{COMMAND} info {EXAMPLE_NAME}",
     "kubeconfig": f"{COMMAND} kubeconfig {EXAMPLE_NAME}",
     "delete": f"{COMMAND} delete {EXAMPLE_NAME}",
+    "cancel": f"{COMMAND} cancel {EXAMPLE_NAME}",
     "register": f"{COMMAND} register legacy-1 --kubeconfig /path/to/kubeconfig",
     "scale": f"{COMMAND} scale {EXAMPLE_NAME} 5",
     "deploy": f"{COMMAND} deploy {EXAMPLE_NAME} {EXAMPLE_APP}@v1.2.3 https://example.com/web.yaml",
@@ -120,6 +123,7 @@ Clusters:
 • `/kaas kubeconfig NAME`: get credentials for kubectl
 • `/kaas scale NAME NODES`: change a cluster's node count
 • `/kaas delete NAME`: delete a cluster
+• `/kaas cancel NAME`: cancel what is queued or running on a cluster
 • `/kaas register NAME`: bring an existing cluster under kaas
 Apps:
 • `/kaas deploy CLUSTER APP SOURCE`: deploy an app from YAML or a Helm chart \
@@ -153,7 +157,13 @@ Shows a cluster's status, provider, version and nodes. Example: `/kaas info my-a
 Sends you a kubeconfig for the cluster, privately. Example: `/kaas kubeconfig my-app-1`""",
     "delete": """\
 `/kaas delete NAME`
-Deletes a cluster after you confirm. Example: `/kaas delete my-app-1`""",
+Deletes a cluster after you confirm. Whatever is still queued for it is cancelled; a create already under \
+way finishes first, so no cluster is left running. Example: `/kaas delete my-app-1`""",
+    "cancel": """\
+`/kaas cancel NAME`
+Cancels the cluster's queued operations at once, and running ones at their next safe point (a deploy \
+following its rollout stops; a create, scale or delete already at the provider finishes first). \
+Owner or KaaS admin only. Example: `/kaas cancel my-app-1`""",
     "register": """\
 `/kaas register NAME [--kubeconfig PATH]`
 Brings an existing cluster under kaas, reading its kubeconfig from PATH.

@@ -17,9 +17,10 @@ from handlers.apps import AppsConfig, AppService, DeployWork, UndeployWork
 from handlers.backups import BackupService, BackupWork, RestoreWork
 from handlers.checks import CheckService
 from handlers.clusters import ClusterService
-from handlers.operations import OperationRunner, ProgressSink
+from handlers.lifecycle import CreateWork, DeleteWork, RegisterWork, ScaleWork
 from handlers.profiles import ProfileRegistry, ProviderProfile, load_profiles
 from handlers.reconcile import Reconciler
+from handlers.runner import OperationRunner, ProgressSink
 from providers import aks, gke
 from providers.base import Provider
 from providers.jenkins import JenkinsProvider
@@ -119,16 +120,27 @@ def build_core(settings: Settings, *, sink: ProgressSink | None = None) -> Core:
     )
     profiles.build_all()
     sessions = storage_engine.session_factory(engine)
+    lifecycle = {"profiles": profiles, "crypto": crypto}
     runner = OperationRunner(
         sessions=sessions,
-        profiles=profiles,
-        crypto=crypto,
+        works={
+            OperationKind.CREATE: CreateWork(**lifecycle),
+            OperationKind.REGISTER: RegisterWork(**lifecycle),
+            OperationKind.DELETE: DeleteWork(**lifecycle),
+            OperationKind.SCALE: ScaleWork(**lifecycle),
+        },
         sink=sink,
         workers=settings.runner_workers,
         poll_seconds=settings.poll_seconds,
         lease_seconds=settings.lease_seconds,
     )
-    clusters = ClusterService(sessions=sessions, profiles=profiles, crypto=crypto, wake_runner=runner.wake)
+    clusters = ClusterService(
+        sessions=sessions,
+        profiles=profiles,
+        crypto=crypto,
+        wake_runner=runner.wake,
+        can_cancel=runner.can_cancel,
+    )
     apps_config = AppsConfig(
         fetch_policy=FetchPolicy(allow_hosts=settings.allowed_fetch_hosts()),
         helm_binary=find_helm(settings.helm),
@@ -152,7 +164,7 @@ def build_core(settings: Settings, *, sink: ProgressSink | None = None) -> Core:
         AppService(sessions=sessions, crypto=crypto, config=apps_config, wake_runner=runner.wake),
         BackupService(sessions=sessions, wake_runner=runner.wake),
         CheckService(sessions=sessions, crypto=crypto),
-        Reconciler(sessions=sessions, profiles=profiles),
+        Reconciler(sessions=sessions, profiles=profiles, crypto=crypto),
         sandboxes,
     )
 

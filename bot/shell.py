@@ -223,6 +223,8 @@ class Shell:
                 self._confirm_delete(name)
             case grammar.ScaleCmd(name=name, nodes=nodes):
                 self._started(self.clusters.scale(self.actor, name, nodes=nodes, idempotency_key=_key()))
+            case grammar.CancelCmd(name=name):
+                self.say(text.notice(self.clusters.cancel(self.actor, name)))
             case grammar.RegisterCmd(name=name, kubeconfig_path=path):
                 self._register(name, path)
             case _:

@@ -26,6 +26,7 @@ from handlers.actors import Actor, Origin
 from handlers.apps import ACTION_UNDEPLOY_CONFIRMED
 from handlers.clusters import (
     ACTION_CANCEL,
+    ACTION_CANCEL_OPERATIONS,
     ACTION_DELETE,
     ACTION_DELETE_CONFIRMED,
     ACTION_INFO,
@@ -157,6 +158,8 @@ class SlackFace:
                 self.started(
                     actor, self.clusters.scale(actor, name, nodes=nodes, idempotency_key=key, origin=origin)
                 )
+            case grammar.CancelCmd(name=name):
+                self.ephemeral(actor, views.notice(self.clusters.cancel(actor, name)))
             case grammar.RegisterCmd(name=name):
                 meta = json.dumps({"channel": actor.channel_id, "name": name})
                 self.client.views_open(
@@ -177,6 +180,8 @@ class SlackFace:
                 actor, value, idempotency_key=key, origin=Origin(channel_id=actor.channel_id)
             )
             self.started(actor, reply)
+        elif action_id == ACTION_CANCEL_OPERATIONS:
+            self.ephemeral(actor, views.notice(self.clusters.cancel(actor, value)))
         elif self.apps_face is not None and self.apps_face.run_action(actor, action_id, value, key):
             return
         elif action_id == ACTION_CANCEL:
@@ -224,6 +229,7 @@ def register_listeners(app: App, face: SlackFace) -> None:
         ACTION_DELETE,
         ACTION_DELETE_CONFIRMED,
         ACTION_CANCEL,
+        ACTION_CANCEL_OPERATIONS,
         LIST_PAGE_ACTION,
         ACTION_UNDEPLOY_CONFIRMED,
     )

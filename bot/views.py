@@ -24,6 +24,7 @@ from typing import Any
 from bot import grammar, slack_messages
 from bot.messages import COMMAND, escape
 from bot.text import age
+from handlers.clusters import cancel_button
 from handlers.replies import (
     Button,
     ClusterDetails,
@@ -410,6 +411,7 @@ def progress(update: OperationUpdate) -> dict:
     else:
         step = _value(update.step, STEP_SHOWN_CHARS)
         blocks.append(_section(f"`{progress_bar(update.progress)}`" + (f"\n{step}" if step else "")))
+        blocks.extend(_button_blocks((cancel_button(update.cluster_name),)))
         fallback = slack_messages.progress_fallback(
             _value(update.cluster_name, NAME_SHOWN_CHARS), _value(update.kind), step, update.progress
         )

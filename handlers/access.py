@@ -11,11 +11,12 @@ from handlers import errors, messages
 from handlers.actors import Actor, Origin
 from handlers.policy import can_manage, can_see
 from handlers.replies import OperationAccepted
+from handlers.runner import BaseWork
 from providers.kube.client import KubeClient
 from providers.kube.errors import KubeError
-from storage import repo
+from storage import leases, repo
 from storage.crypto import Crypto
-from storage.models import Cluster, ClusterState, Operation, OperationKind
+from storage.models import Cluster, ClusterState, Operation, OperationKind, OperationStatus
 
 
 def find_cluster(session: Session, actor: Actor, name: str) -> Cluster:
@@ -67,7 +68,14 @@ def enqueue(
     payload: str | None = None,
     crypto: Crypto | None = None,
 ) -> OperationAccepted:
-    """Record the operation and its audit event with whatever the session holds, in one commit."""
+    """Record the operation and its audit event with whatever the session holds, in one commit.
+
+    Nothing new is accepted for a cluster that is being deleted; otherwise the operation waits its turn
+    behind those already queued or running on the cluster (the reply says behind what).
+    """
+    if kind != OperationKind.DELETE and being_deleted(session, cluster):
+        session.rollback()
+        raise errors.Conflict(messages.already_deleting(cluster.name), hint=messages.HINT_WAIT)
     op, created = repo.enqueue_operation(
         session,
         kind=kind,
@@ -101,12 +109,35 @@ def repeated(session: Session, idempotency_key: str) -> OperationAccepted | None
     return None if existing is None else accepted(session, existing, duplicate=True)
 
 
+def being_deleted(session: Session, cluster: Cluster) -> bool:
+    """Whether a delete of the cluster is queued or running."""
+    return cluster.state == ClusterState.DELETING or any(
+        op.kind == OperationKind.DELETE for op in leases.active_operations(session, cluster_id=cluster.id)
+    )
+
+
 def accepted(session: Session, op: Operation, *, duplicate: bool) -> OperationAccepted:
-    """The reply for a recorded operation (also for a repeated request that found it)."""
+    """The reply for a recorded operation (also for a repeated request that found it), saying what it
+    waits for when the cluster is busy."""
     cluster = repo.get_cluster_by_id(session, cluster_id=op.cluster_id)
     name = cluster.name if cluster else "?"
     text = messages.operation_accepted(op.kind, name, str((op.params or {}).get("subject", "")))
+    if op.status == OperationStatus.QUEUED:
+        ahead = [
+            other
+            for other in leases.active_operations(session, cluster_id=op.cluster_id)
+            if (other.id or 0) < (op.id or 0) and _in_the_way(other)
+        ]
+        if ahead:
+            text = f"{text} {messages.waits_for([other.kind for other in ahead])}"
     return OperationAccepted(op.id or 0, name, op.kind, text, duplicate=duplicate)
+
+
+def _in_the_way(op: Operation) -> bool:
+    """Whether `op` keeps a later operation of its cluster waiting: it holds the cluster, or will."""
+    if op.status == OperationStatus.RUNNING:
+        return op.cluster_lock is not None
+    return not op.cancel_requested
 
 
 def open_client(cluster: Cluster, crypto: Crypto) -> KubeClient:
@@ -117,8 +148,11 @@ def open_client(cluster: Cluster, crypto: Crypto) -> KubeClient:
     return KubeClient.from_kubeconfig(kubeconfig)
 
 
-class ClusterWork:
-    """Base of the runner's works that talk to a cluster's API: the database, the key, a client factory."""
+class ClusterWork(BaseWork):
+    """Base of the runner's works that talk to a cluster's API: the database, the key, a client factory.
+
+    A failed backup leaves no blob behind (the store writes atomically); objects a failed restore wrote
+    stay, and its message says what happened: neither has anything to tidy, as the defaults say."""
 
     def __init__(
         self,

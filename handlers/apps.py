@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from sqlmodel import Session
 
 if TYPE_CHECKING:
-    from handlers.operations import OperationRunner
+    from handlers.runner import OperationRunner
 
 from handlers import access, errors, messages
 from handlers.actors import Actor, Origin
@@ -376,8 +376,21 @@ class DeployWork(access.ClusterWork):
         finally:
             client.close()
 
-    def failed(self, op: Operation, error: str) -> None:
-        self._set_release(op, {"status": ReleaseStatus.FAILED, "message": error})
+    def failed(self, session: Session, op: Operation, cluster: Cluster, error: str) -> None:
+        release_repo.update_release(
+            session,
+            release_id=int(op.params["release_id"]),
+            values={"status": ReleaseStatus.FAILED, "message": error},
+            now=utcnow(),
+            commit=False,
+        )
+
+    def cancelled(self, session: Session, op: Operation, cluster: Cluster) -> None:
+        self.failed(session, op, cluster, messages.DEPLOY_CANCELLED)
+
+    def can_cancel(self, op: Operation) -> bool:
+        """Following a rollout changes nothing, so it may stop; an apply under way finishes first."""
+        return (op.provider_state or {}).get("phase") == "rollout"
 
     def _set_release(self, op: Operation, values: dict) -> None:
         with self._sessions() as session:
@@ -417,12 +430,15 @@ class DeployWork(access.ClusterWork):
                 delete_objects(client, stale)
         objects = [r.to_dict() for r in refs]
         self._set_release(op, {"objects": objects, "created_namespace": created_namespace})
-        deadline = time.time() + int(params.get("timeout") or self._config.rollout_seconds)
+        deadline = runner.now().timestamp() + int(params.get("timeout") or self._config.rollout_seconds)
         runner.save(
             op,
             step=f"applied {len(refs)} objects; waiting for the rollout",
             progress=70,
             provider_state={"phase": "rollout", "deadline": deadline},
+            # Following the rollout changes nothing: the cluster's next operation (a scale that makes room
+            # for Unschedulable pods, say) may start meanwhile.
+            release_cluster=True,
         )
         return 0.0
 
@@ -506,7 +522,7 @@ class DeployWork(access.ClusterWork):
             return None
         if rollout.fatal:
             raise PermanentProviderError(messages.rollout_failed(rollout.describe()))
-        if time.time() > float(state.get("deadline", 0)):
+        if runner.now().timestamp() > float(state.get("deadline", 0)):
             raise PermanentProviderError(
                 messages.rollout_timed_out(int(op.params.get("timeout") or 0), rollout.describe())
             )
@@ -565,15 +581,15 @@ class UndeployWork(access.ClusterWork):
         super().__init__(**common)
         self._config = config
 
-    def failed(self, op: Operation, error: str) -> None:
-        with self._sessions() as session:
-            for release_id in op.params.get("release_ids") or []:
-                release_repo.update_release(
-                    session,
-                    release_id=int(release_id),
-                    values={"status": ReleaseStatus.FAILED, "message": f"undeploy failed: {error}"},
-                    now=utcnow(),
-                )
+    def failed(self, session: Session, op: Operation, cluster: Cluster, error: str) -> None:
+        for release_id in op.params.get("release_ids") or []:
+            release_repo.update_release(
+                session,
+                release_id=int(release_id),
+                values={"status": ReleaseStatus.FAILED, "message": f"undeploy failed: {error}"},
+                now=utcnow(),
+                commit=False,
+            )
 
     def step(self, runner: OperationRunner, op: Operation, cluster: Cluster) -> float | None:
         with runner.sessions() as session:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from sqlmodel import Session
 
 if TYPE_CHECKING:
-    from handlers.operations import OperationRunner
+    from handlers.runner import OperationRunner
 
 from handlers import access, errors, messages
 from handlers.actors import Actor, Origin
@@ -193,9 +193,6 @@ class _StoredWork(access.ClusterWork):
 class BackupWork(_StoredWork):
     """Runner step of a backup: stream the export into the store, then record it (idempotent per op)."""
 
-    def failed(self, op: Operation, error: str) -> None:
-        """A failed export leaves no blob behind (the store writes atomically); nothing to tidy."""
-
     def step(self, runner: OperationRunner, op: Operation, cluster: Cluster) -> float | None:
         name = str(op.params["name"])
         namespace = op.params.get("namespace")
@@ -239,9 +236,6 @@ class BackupWork(_StoredWork):
 
 class RestoreWork(_StoredWork):
     """Runner step of a restore; safe to repeat after a crash, since objects that exist are skipped."""
-
-    def failed(self, op: Operation, error: str) -> None:
-        """Objects restored before the failure stay; the failure message says what happened."""
 
     def step(self, runner: OperationRunner, op: Operation, cluster: Cluster) -> float | None:
         with self._sessions() as session:

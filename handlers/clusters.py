@@ -26,15 +26,16 @@ from handlers.replies import (
     Confirmation,
     CreateForm,
     Credential,
+    Notice,
     OperationAccepted,
     OperationSummary,
     ProfileChoice,
 )
 from providers import kubeconfig as kubeconfig_checks
 from storage import errors as storage_errors
-from storage import repo
+from storage import leases, repo
 from storage.crypto import Crypto
-from storage.models import Cluster, ClusterState, Operation, OperationKind, OperationStatus
+from storage.models import Cluster, ClusterState, Operation, OperationKind, OperationStatus, utcnow
 
 NO_ORIGIN = Origin()
 
@@ -47,6 +48,7 @@ ACTION_INFO = "cluster_info"
 ACTION_DELETE = "cluster_delete"
 ACTION_DELETE_CONFIRMED = "cluster_delete_confirmed"
 ACTION_CANCEL = "cancel"
+ACTION_CANCEL_OPERATIONS = "cluster_cancel_operations"
 
 
 def cluster_buttons(name: str) -> tuple[Button, ...]:
@@ -55,6 +57,14 @@ def cluster_buttons(name: str) -> tuple[Button, ...]:
         Button("Kubeconfig", ACTION_KUBECONFIG, name, style="primary"),
         Button("Info", ACTION_INFO, name),
         Button("Delete", ACTION_DELETE, name, style="danger"),
+    )
+
+
+def cancel_button(name: str) -> Button:
+    """Offered on an operation's progress while it runs: cancels what runs or waits on the cluster."""
+    text = messages.confirm_cancel(name)
+    return Button(
+        "Cancel", ACTION_CANCEL_OPERATIONS, name, confirm=Confirm("Cancel operations?", text, "Cancel them")
     )
 
 
@@ -74,11 +84,13 @@ class ClusterService:
         profiles: ProfileRegistry,
         crypto: Crypto,
         wake_runner: Callable[[], None] = lambda: None,
+        can_cancel: Callable[[Operation], bool] = lambda op: False,
     ):
         self._sessions = sessions
         self._profiles = profiles
         self._crypto = crypto
         self._wake = wake_runner
+        self._can_cancel = can_cancel
 
     # -- helpers -------------------------------------------------------------------------------------
 
@@ -329,9 +341,6 @@ class ClusterService:
                     messages.nodes_out_of_range(nodes, profile.name, profile.min_nodes, profile.max_nodes),
                     hint=f"Try a number from {profile.min_nodes} to {profile.max_nodes}.",
                 )
-            busy = repo.latest_operation(session, cluster_id=cluster.id)
-            if busy is not None and busy.status in (OperationStatus.QUEUED, OperationStatus.RUNNING):
-                raise errors.Conflict(messages.busy(name, busy.kind), hint=messages.HINT_WAIT)
             reply = access.enqueue(
                 session,
                 actor,
@@ -375,20 +384,55 @@ class ClusterService:
             if repeated is not None:
                 return repeated
             cluster = access.managed_cluster(session, actor, name, "delete")
-            active = repo.latest_operation(session, cluster_id=cluster.id)
-            if (
-                active is not None
-                and active.kind == OperationKind.DELETE
-                and active.status not in (OperationStatus.FAILED, OperationStatus.CANCELLED)
-            ):
-                return access.accepted(session, active, duplicate=True)
+            active = leases.active_operations(session, cluster_id=cluster.id)
+            pending = next((op for op in active if op.kind == OperationKind.DELETE), None)
+            if pending is not None:
+                return access.accepted(session, pending, duplicate=True)
             if cluster.state == ClusterState.DELETING:
                 raise errors.Conflict(messages.already_deleting(name), hint=messages.HINT_WAIT)
+            # What has not started is cancelled; what has (a create at the provider) is waited for, so the
+            # delete never leaves a cluster running behind kaas's back.
+            leases.request_cancel(
+                session, op_ids=[op.id for op in active if op.id], now=utcnow(), commit=False
+            )
             reply = access.enqueue(
                 session, actor, cluster, OperationKind.DELETE, idempotency_key=idempotency_key, origin=origin
             )
         self._wake()
         return reply
+
+    # -- cancel --------------------------------------------------------------------------------------
+
+    def cancel(self, actor: Actor, name: str) -> Notice:
+        """Cancel the cluster's queued operations now and its running ones at their next safe point."""
+        with self._sessions() as session:
+            cluster = access.managed_cluster(session, actor, name, "cancel")
+            active = [op for op in leases.active_operations(session, cluster_id=cluster.id) if op.id]
+            if not active:
+                raise errors.Conflict(messages.nothing_to_cancel(name), hint=messages.HINT_WAIT)
+            leases.request_cancel(
+                session, op_ids=[op.id for op in active if op.id], now=utcnow(), commit=False
+            )
+            outcomes = [
+                (op.kind, op.status != OperationStatus.RUNNING or self._can_cancel(op)) for op in active
+            ]
+            repo.record_audit(
+                session,
+                team_id=actor.team_id,
+                actor_id=actor.user_id,
+                action="cancel",
+                result="ok",
+                cluster=cluster,
+                detail=", ".join(f"{op.kind}#{op.id}:{op.status}" for op in active),
+                commit=False,
+            )
+            session.commit()
+        self._wake()
+        return Notice(messages.cancelling(name, outcomes), level="info")
+
+
+def _ids(operations: list[Operation]) -> list[int]:
+    return [op.id for op in operations if op.id is not None]
 
 
 def check_kubeconfig_text(text: str) -> dict:

@@ -113,8 +113,40 @@ def not_ready_to_change(name: str, state: str) -> str:
     return f"Cluster `{name}` is {state}; only a ready cluster can be scaled."
 
 
-def busy(name: str, kind: str) -> str:
-    return f"Cluster `{name}` already has a {kind} operation under way."
+def waits_for(kinds: list[str]) -> str:
+    listed = ", ".join(f"`{kind}`" for kind in kinds)
+    verb = "is" if len(kinds) == 1 else "are"
+    return f"It starts once the {listed} already under way on this cluster {verb} done."
+
+
+def confirm_cancel(name: str) -> str:
+    return (
+        f"Cancel what is queued or running on cluster `{name}`? Work already at the provider finishes first."
+    )
+
+
+def nothing_to_cancel(name: str) -> str:
+    return f"Cluster `{name}` has nothing queued or running to cancel."
+
+
+def cancelling(name: str, outcomes: list[tuple[str, bool]]) -> str:
+    """`outcomes`: each operation's kind and whether it stops now; a deploy still applying stops once its
+    objects are applied, and a create, scale or delete already at the provider finishes first."""
+    stopping = [kind for kind, stops in outcomes if stops]
+    applying = [kind for kind, stops in outcomes if not stops and kind == "deploy"]
+    finishing = [kind for kind, stops in outcomes if not stops and kind != "deploy"]
+    parts = []
+    if stopping:
+        parts.append(f"cancelling {_listed(stopping)}")
+    if applying:
+        parts.append(f"{_listed(applying)} stops once what it is applying is applied")
+    if finishing:
+        parts.append(f"{_listed(finishing)} already started at the provider and will finish first")
+    return f"Cluster `{name}`: " + "; ".join(parts) + "."
+
+
+def _listed(kinds: list[str]) -> str:
+    return ", ".join(f"`{kind}`" for kind in kinds)
 
 
 # --- apps ---------------------------------------------------------------------------------------------
@@ -126,6 +158,7 @@ HINT_DEPLOY = (
 HINT_CHART = "Use `--chart https://REPO/NAME` or `--chart oci://REGISTRY/NAME`."
 NO_HELM = "Helm charts are not enabled here: kaas has no helm binary configured."
 HINT_NO_HELM = "Deploy a manifest instead, or ask a KaaS admin to set KAAS_HELM."
+DEPLOY_CANCELLED = "cancelled while following the rollout; what was applied stays"
 HINT_UNKNOWN_KIND = "Install the CustomResourceDefinition first, or deploy it in the same manifest."
 
 
@@ -232,3 +265,20 @@ HINT_UNREACHABLE = "Try again in a minute; if it persists, run `/kaas info NAME`
 
 def unreachable(name: str, detail: str) -> str:
     return f"Cluster `{name}` did not answer: {detail}"
+
+
+# --- the runner ---------------------------------------------------------------------------------------
+
+
+def gave_up_after_crashes(crashes: int, kind: str, step: str) -> str:
+    where = f" (last step: {step})" if step else ""
+    return f"kaas stopped retrying after {crashes} crashes during {kind}{where}"
+
+
+def internal_error(reference: str) -> str:
+    return f"kaas hit an internal error and stopped the operation (reference `{reference}` in kaas's log)"
+
+
+def operation_cancelled(kind: str, name: str, subject: str = "") -> str:
+    what = f"`{subject}` on cluster `{name}`" if subject else f"cluster `{name}`"
+    return f"The {kind} of {what} was cancelled."

@@ -1,8 +1,9 @@
-"""Periodic reconcile: compare what kaas believes about ready clusters with what their providers report.
+"""Periodic reconcile: compare what kaas believes about its clusters with what their providers report.
 
 A cluster deleted outside kaas (in the cloud console, by another tool) is marked failed with a reason the
-owner can act on; a node count or version changed outside kaas is recorded. Every change is audited.
-Provider hiccups are skipped, not reported: the next pass looks again.
+owner can act on; a node count or version changed outside kaas is recorded; a failed cluster the provider
+reports running again is ready again (the provider is the truth). Every change is audited. Clusters with an
+operation queued or running are left to it, and provider hiccups are skipped: the next pass looks again.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from sqlmodel import Session, col, select
 
 from handlers.profiles import ProfileRegistry
 from providers.errors import ClusterNotFound, ProviderError
-from storage import repo
+from storage import leases, repo
+from storage.crypto import Crypto
 from storage.models import Cluster, ClusterState, utcnow
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,7 @@ DELETING_ELSEWHERE = (
     "the provider is deleting this cluster, but not at kaas's request; delete it here to clean up"
 )
 BROKEN = "the provider reports this cluster in an error state"
+RUNNING_AGAIN = "the provider reports this cluster running; it is ready again"
 
 
 @dataclass(frozen=True)
@@ -45,33 +48,62 @@ class Reconciler:
         *,
         sessions: Callable[[], Session],
         profiles: ProfileRegistry,
+        crypto: Crypto,
         now: Callable[[], dt.datetime] = utcnow,
     ):
         self._sessions = sessions
         self._profiles = profiles
+        self._crypto = crypto
         self._now = now
 
     def run_once(self) -> list[Drift]:
-        """Look at each ready cluster once; return what changed."""
+        """Look at each ready or failed cluster that no operation is working on; return what changed."""
+        watched = [ClusterState.READY.value, ClusterState.FAILED.value]
         with self._sessions() as session:
-            ready = list(session.exec(select(Cluster).where(col(Cluster.state) == ClusterState.READY)))
+            clusters = list(session.exec(select(Cluster).where(col(Cluster.state).in_(watched))))
+            busy = {
+                c.id
+                for c in clusters
+                if c.id is not None and leases.active_operations(session, cluster_id=c.id)
+            }
         drifts = []
-        for cluster in ready:
-            if cluster.provider_kind == "manual" or not cluster.provider_ref:
+        for cluster in clusters:
+            if cluster.provider_kind == "manual" or not cluster.provider_ref or cluster.id in busy:
                 continue
-            drift = self._check(cluster)
+            try:
+                drift = self._check(cluster) if cluster.state == ClusterState.READY else self._revive(cluster)
+            except ProviderError as e:
+                log.info("reconcile skipped %s: %s", cluster.name, e.message)
+                continue
             if drift is not None:
                 drifts.append(drift)
         return drifts
 
+    def _revive(self, cluster: Cluster) -> Drift | None:
+        provider = self._profiles.provider(cluster.provider_profile)
+        try:
+            described = provider.describe(cluster.provider_ref or "")
+        except ClusterNotFound:
+            return None
+        if described.state != "running":
+            return None
+        kubeconfig = None
+        if cluster.kubeconfig_encrypted is None:
+            kubeconfig = provider.kubeconfig(cluster.provider_ref or "")
+        values = {
+            "node_count": described.node_count,
+            "version": described.version,
+            "endpoint": described.endpoint,
+        }
+        return self._record(
+            cluster, state=ClusterState.READY, change=RUNNING_AGAIN, values=values, kubeconfig=kubeconfig
+        )
+
     def _check(self, cluster: Cluster) -> Drift | None:
         try:
-            described = self._profiles.provider(cluster.provider_profile).describe(cluster.provider_ref)
+            described = self._profiles.provider(cluster.provider_profile).describe(cluster.provider_ref or "")
         except ClusterNotFound:
             return self._record(cluster, state=ClusterState.FAILED, change=VANISHED)
-        except ProviderError as e:
-            log.info("reconcile skipped %s: %s", cluster.name, e.message)
-            return None
         if described.state == "deleting":
             return self._record(cluster, state=ClusterState.FAILED, change=DELETING_ELSEWHERE)
         if described.state == "error":
@@ -90,9 +122,19 @@ class Reconciler:
         return self._record(cluster, values=values, change=change)
 
     def _record(
-        self, cluster: Cluster, *, change: str, state: ClusterState | None = None, values: dict | None = None
+        self,
+        cluster: Cluster,
+        *,
+        change: str,
+        state: ClusterState | None = None,
+        values: dict | None = None,
+        kubeconfig: str | None = None,
     ) -> Drift:
         with self._sessions() as session:
+            if kubeconfig is not None:
+                repo.save_kubeconfig(
+                    session, cluster, crypto=self._crypto, kubeconfig=kubeconfig, commit=False
+                )
             if values:
                 repo.update_cluster(
                     session, cluster_id=cluster.id, values=values, now=self._now(), commit=False

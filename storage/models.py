@@ -98,12 +98,17 @@ class Cluster(SQLModel, table=True):
 class Operation(SQLModel, table=True):
     """One long-running change of a cluster, recorded before the request is acknowledged.
 
-    The runner claims queued (or lease-expired running) operations, heartbeats `lease_expires_at`, and
-    saves the provider's handle in `provider_state` before it polls, so a restarted process resumes by
-    polling the saved handle and never starts the provider work twice.
+    The runner claims queued (or abandoned running) operations, keeps `lease_expires_at` ahead of the clock
+    while it runs them, and saves the provider's handle in `provider_state` before it polls, so a restarted
+    process resumes by polling the saved handle and never starts the provider work twice.
     """
 
     __tablename__ = "operations"
+    __table_args__ = (
+        # At most one operation holds a cluster at a time: the database, not a check in Python, decides.
+        # NULLs are distinct in a unique index on SQLite and PostgreSQL alike, so idle rows never collide.
+        sa.Index("uq_operations_cluster_lock", "cluster_lock", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=32)
@@ -125,6 +130,13 @@ class Operation(SQLModel, table=True):
     lease_owner: str | None = Field(default=None, max_length=100)
     lease_expires_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     attempts: int = 0
+    """How many times a runner claimed it."""
+    crashes: int = 0
+    """How many of those claims took it over from a runner that stopped renewing its lease (died)."""
+    cluster_lock: int | None = Field(default=None)
+    """The cluster id while this operation holds its cluster (see `uq_operations_cluster_lock`), else None."""
+    cancel_requested: bool = False
+    """Asked to cancel: queued ones are cancelled, running ones stop at a safe point if they can."""
     error: str | None = Field(default=None, max_length=4000)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -10,8 +10,7 @@ help no one. If a write fails the session is rolled back, which also releases SQ
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,7 +22,6 @@ from storage.crypto import Crypto
 from storage.errors import NameTaken, StorageError
 from storage.fields import aware, clip, require_fits
 from storage.models import (
-    TERMINAL_STATUSES,
     AuditEvent,
     Cluster,
     ClusterState,
@@ -32,26 +30,12 @@ from storage.models import (
     utcnow,
 )
 from storage.states import check_transition
-from storage.tx import begin_write
+from storage.tx import unit_of_work
 
 MAX_PAGE = 200
 AUDIT_RESULTS = frozenset({"ok", "denied", "invalid", "error"})
 _ENQUEUE_STATUSES = frozenset({OperationStatus.QUEUED, OperationStatus.AWAITING_APPROVAL})
 _LIVE = col(Cluster.state) != ClusterState.DELETED.value
-
-
-@contextmanager
-def _unit_of_work(session: Session, *, commit: bool = True) -> Iterator[None]:
-    begin_write(session)
-    try:
-        yield
-        if commit:
-            session.commit()
-        else:
-            session.flush()
-    except BaseException:
-        session.rollback()
-        raise
 
 
 # --- clusters -------------------------------------------------------------------------------------
@@ -88,7 +72,7 @@ def create_cluster(
         machine_type=machine_type,
     )
     stamp = aware(now) if now is not None else utcnow()
-    with _unit_of_work(session, commit=commit):
+    with unit_of_work(session, commit=commit):
         if _live_cluster(session, team_id=team_id, name=name) is not None:
             raise NameTaken(team_id=team_id, name=name)
         cluster = Cluster(
@@ -161,7 +145,7 @@ def set_cluster_state(
     stale state. Raises `InvalidTransition`. `cluster` is updated in place and also returned.
     """
     stamp = aware(now)
-    with _unit_of_work(session, commit=commit):
+    with unit_of_work(session, commit=commit):
         current = session.get(Cluster, cluster.id, with_for_update=True, populate_existing=True)
         if current is None:
             raise StorageError(f"cluster {cluster.id} no longer exists")
@@ -194,7 +178,7 @@ def update_cluster(
         raise ValueError(f"cannot update cluster fields {sorted(unknown)}")
     if values.get("kubeconfig_encrypted") is not None:
         raise ValueError("use save_kubeconfig to store a kubeconfig")
-    with _unit_of_work(session, commit=commit):
+    with unit_of_work(session, commit=commit):
         session.exec(
             sa.update(Cluster)
             .where(col(Cluster.id) == cluster_id)
@@ -215,7 +199,7 @@ def save_kubeconfig(
     """Store the cluster's kubeconfig, encrypted; the plaintext never reaches the database."""
     token = crypto.encrypt(kubeconfig)
     stamp = aware(now) if now is not None else utcnow()
-    with _unit_of_work(session, commit=commit):
+    with unit_of_work(session, commit=commit):
         session.exec(
             sa.update(Cluster)
             .where(col(Cluster.id) == cluster.id)
@@ -283,7 +267,7 @@ def enqueue_operation(
         thread_ts=thread_ts,
     )
     stamp = aware(now) if now is not None else utcnow()
-    with _unit_of_work(session, commit=commit):
+    with unit_of_work(session, commit=commit):
         existing = get_operation_by_key(session, idempotency_key=idempotency_key)
         if existing is not None:
             return existing, False
@@ -312,138 +296,11 @@ def enqueue_operation(
     return operation, True
 
 
-def claim_operations(
-    session: Session, *, owner: str, lease_seconds: float, now: dt.datetime, limit: int
-) -> list[Operation]:
-    """Lease up to `limit` queued operations, or running ones whose lease expired, to `owner`.
-
-    Claimed operations become running with `attempts` incremented. Several processes may call this
-    at once without ever claiming the same operation: PostgreSQL skips rows another claimer has locked
-    (`FOR UPDATE SKIP LOCKED`); SQLite runs the whole claim under its single write lock (`BEGIN
-    IMMEDIATE`), so claimers take turns.
-    """
-    if lease_seconds <= 0 or limit < 1:
-        raise ValueError("lease_seconds and limit must be positive")
-    stamp = aware(now)
-    expires = stamp + dt.timedelta(seconds=lease_seconds)
-    lease_lost = sa.or_(col(Operation.lease_expires_at).is_(None), col(Operation.lease_expires_at) <= stamp)
-    claimable = sa.or_(
-        col(Operation.status) == OperationStatus.QUEUED.value,
-        sa.and_(col(Operation.status) == OperationStatus.RUNNING.value, lease_lost),
-    )
-    stmt = (
-        select(Operation)
-        .where(claimable)
-        .order_by(col(Operation.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    )
-    with _unit_of_work(session):
-        claimed = list(session.exec(stmt).all())
-        for operation in claimed:
-            operation.status = OperationStatus.RUNNING.value
-            operation.lease_owner = owner
-            operation.lease_expires_at = expires
-            operation.attempts += 1
-            operation.started_at = operation.started_at or stamp
-            operation.updated_at = stamp
-    return claimed
-
-
-def _update_if_owner(
-    session: Session, *, op_id: int, owner: str, values: dict[str, Any], commit: bool
-) -> bool:
-    """Apply `values` only while `owner` still holds the running operation's lease."""
-    with _unit_of_work(session, commit=commit):
-        result = session.exec(
-            sa.update(Operation)
-            .where(
-                col(Operation.id) == op_id,
-                col(Operation.lease_owner) == owner,
-                col(Operation.status) == OperationStatus.RUNNING.value,
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-    return result.rowcount == 1
-
-
-def heartbeat(
-    session: Session, *, op_id: int, owner: str, lease_seconds: float, now: dt.datetime, commit: bool = True
-) -> bool:
-    """Extend `owner`'s lease; False if the lease was lost (another owner claimed it, or it finished).
-
-    `lease_seconds=0` releases the lease: any runner may claim the operation at once.
-    """
-    if lease_seconds < 0:
-        raise ValueError("lease_seconds must not be negative")
-    stamp = aware(now)
-    expires = stamp + dt.timedelta(seconds=lease_seconds)
-    return _update_if_owner(
-        session,
-        op_id=op_id,
-        owner=owner,
-        values={"lease_expires_at": expires, "updated_at": stamp},
-        commit=commit,
-    )
-
-
-def save_progress(
-    session: Session,
-    *,
-    op_id: int,
-    owner: str,
-    step: str,
-    progress: int,
-    provider_state: Mapping[str, Any] | None = None,
-    now: dt.datetime | None = None,
-    commit: bool = True,
-) -> bool:
-    """Record the current step, percent done and (if given) the provider's resumable handle.
-
-    Refused (False) unless `owner` still holds the lease, so a runner that lost its lease cannot
-    overwrite the state saved by its successor.
-    """
-    values: dict[str, Any] = {
-        "step": clip(Operation, "step", step),
-        "progress": max(0, min(100, progress)),
-        "updated_at": aware(now) if now is not None else utcnow(),
-    }
-    if provider_state is not None:
-        values["provider_state"] = dict(provider_state)
-    return _update_if_owner(session, op_id=op_id, owner=owner, values=values, commit=commit)
-
-
-def finish_operation(
-    session: Session,
-    *,
-    op_id: int,
-    owner: str,
-    status: OperationStatus | str,
-    error: str | None = None,
-    now: dt.datetime,
-    commit: bool = True,
-) -> bool:
-    """End the operation with a terminal `status`; False if `owner` no longer holds its lease."""
-    if OperationStatus(status) not in TERMINAL_STATUSES:
-        raise ValueError(f"{status!r} is not a final status")
-    stamp = aware(now)
-    values = {
-        "status": OperationStatus(status).value,
-        "error": clip(Operation, "error", error),
-        "finished_at": stamp,
-        "updated_at": stamp,
-        "lease_expires_at": None,  # nothing left to lease; lease_owner stays as a record of who ran it
-    }
-    return _update_if_owner(session, op_id=op_id, owner=owner, values=values, commit=commit)
-
-
 def set_operation_message(
     session: Session, *, op_id: int, channel_id: str, message_ts: str, commit: bool = True
 ) -> None:
     """Remember the chat message that shows an operation's progress, so a restarted process updates it."""
-    with _unit_of_work(session, commit=commit):
+    with unit_of_work(session, commit=commit):
         session.exec(
             sa.update(Operation)
             .where(col(Operation.id) == op_id)
@@ -512,7 +369,7 @@ def record_audit(
         result=result,
         detail=clip(AuditEvent, "detail", detail) or "",
     )
-    with _unit_of_work(session, commit=commit):
+    with unit_of_work(session, commit=commit):
         session.add(event)
     return event
 

@@ -8,12 +8,15 @@ from storage.models import ClusterState
 S = ClusterState
 
 ALLOWED: dict[ClusterState, set[ClusterState]] = {
-    S.REQUESTED: {S.PROVISIONING, S.FAILED, S.DELETING},
+    # A create cancelled before the provider was asked leaves nothing to delete.
+    S.REQUESTED: {S.PROVISIONING, S.FAILED, S.DELETING, S.DELETED},
     S.PROVISIONING: {S.READY, S.FAILED, S.DELETING},
     S.READY: {S.DELETING, S.FAILED},
-    # A failed cluster may be retried (back to provisioning) or cleaned up.
-    S.FAILED: {S.DELETING, S.PROVISIONING},
-    S.DELETING: {S.DELETED, S.FAILED},
+    # A failed cluster may be retried (back to provisioning), cleaned up, or found running again by
+    # reconcile (the provider is the truth).
+    S.FAILED: {S.DELETING, S.PROVISIONING, S.READY},
+    # A delete the provider refused leaves a cluster that still runs.
+    S.DELETING: {S.DELETED, S.FAILED, S.READY},
     # Deleted is final: the name is free again, the row is history.
     S.DELETED: set(),
 }

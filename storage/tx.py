@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlmodel import Session
 
 from storage.engine import SQLITE_BEGIN_OPTION, SQLITE_IMMEDIATE_INFO
@@ -29,3 +32,21 @@ def begin_write(session: Session) -> None:
             return
         session.commit()
     session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+
+
+@contextmanager
+def unit_of_work(session: Session, *, commit: bool = True) -> Iterator[None]:
+    """A write transaction: committed at the end (or only flushed, to compose several), rolled back on error.
+
+    Rolling back also releases SQLite's write lock, which would otherwise block every other writer.
+    """
+    begin_write(session)
+    try:
+        yield
+        if commit:
+            session.commit()
+        else:
+            session.flush()
+    except BaseException:
+        session.rollback()
+        raise

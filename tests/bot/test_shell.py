@@ -113,6 +113,9 @@ def test_full_lifecycle_through_piped_shell(tmp_path: Path, database_url: str) -
         ("/kaas scale ghost", "needs NODES"),
         ("/kaas scale ghost 1000", "whole number from 1 to 100"),
         ("/kaas create 'unterminated", "error:"),
+        ("/kaas cancel ghost", "There is no cluster called `ghost`"),
+        ("/kaas cancel", "needs a cluster name"),
+        ("/kaas cancel a b", "is extra"),
     ],
 )
 def test_hostile_lines_get_clear_errors_and_the_shell_goes_on(

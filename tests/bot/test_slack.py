@@ -10,7 +10,7 @@ import pytest
 import requests
 from sqlmodel import select
 
-from handlers.clusters import ACTION_DELETE_CONFIRMED, ACTION_KUBECONFIG
+from handlers.clusters import ACTION_CANCEL_OPERATIONS, ACTION_DELETE_CONFIRMED, ACTION_KUBECONFIG
 from storage.models import AuditEvent
 from tests.bot.slack_harness import ALICE, CHANNEL, SECRET, TEAM, Slack
 from tests.slack_fake import payloads
@@ -256,3 +256,22 @@ def test_register_modal_adopts_a_cluster_and_refuses_hostile_kubeconfigs(slack: 
     assert submit(kubeconfig, "V-ok").status_code == 200
     slack.wait_text("`adopted` is registered")
     assert kubeconfig.split("token:")[1].strip() not in slack.fake.all_text()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_cancel_by_command_and_by_the_progress_messages_button(slack: Slack) -> None:
+    slack.command("create demo --nodes 1")
+    slack.wait_text("cluster_cancel_operations")  # the progress message offers Cancel while it runs
+    slack.wait_text("is ready")
+    slack.click(ACTION_CANCEL_OPERATIONS, "demo", user="UBOB")  # a stranger may not
+    slack.command("cancel demo")  # nothing left to cancel
+
+    def ephemerals() -> str:
+        return json.dumps([c.params for c in slack.fake.calls_to("chat.postEphemeral")])
+
+    slack.fake.wait_for(lambda: "belongs to" in ephemerals() and "nothing queued or running" in ephemerals())
+    with slack.core.runner._sessions() as s:
+        audit = [
+            (a.actor_id, a.result) for a in s.exec(select(AuditEvent).where(AuditEvent.action == "cancel"))
+        ]
+    assert audit == [("UBOB", "denied")]

@@ -688,7 +688,11 @@ def test_progress_running_shows_bar_and_step() -> None:
     assert "`▓▓▓▓░░░░░░ 40%`\ncreating nodes" in text
     assert "Operation #12 · create · running" in text
     assert out["text"] == "[my-app-1] create: creating nodes (40%)"
-    assert _actions(out) == []
+    # While it runs, one button: Cancel, behind a confirmation.
+    (actions,) = _actions(out)
+    (button,) = actions["elements"]
+    assert (button["action_id"], button["value"]) == ("cluster_cancel_operations", "my-app-1")
+    assert "finishes first" in button["confirm"]["text"]["text"]
 
 
 def test_progress_succeeded_offers_the_cluster_buttons() -> None:

@@ -33,6 +33,13 @@ class RecordingSink:
             self.updates.append(update)
             self._cond.notify_all()
 
+    def wait_for(self, match, timeout: float = 60) -> OperationUpdate:
+        """The first update `match` accepts, waiting for it if need be."""
+        with self._cond:
+            ok = self._cond.wait_for(lambda: any(match(u) for u in self.updates), timeout=timeout)
+            assert ok, f"no matching update; updates: {self.updates}"
+            return next(u for u in self.updates if match(u))
+
     def final(self, operation_id: int, timeout: float = 60) -> OperationUpdate:
         with self._cond:
             ok = self._cond.wait_for(

@@ -524,3 +524,25 @@ def test_chart_from_a_helm_repository_by_url_and_version(
         chart_version="9.9.9",
     )
     assert missing.status == "failed" and "9.9.9" in missing.text
+
+
+def test_following_a_rollout_does_not_hold_the_cluster_so_a_scale_can_rescue_it(
+    core: Core, sink: RecordingSink
+) -> None:
+    accepted = core.clusters.create(ALICE, name="tight", nodes=1, idempotency_key="create-tight")
+    assert sink.final(accepted.operation_id).status == "succeeded"
+    # Two pods of three CPUs each: one fits on the single node, the other is Unschedulable.
+    manifest = APP.split("---\n")[4].replace("cpu: 100m", "cpu: '3'")
+    deploy = core.apps.deploy(
+        ALICE,
+        DeployRequest(cluster="tight", app="big", manifest=manifest, timeout=120),
+        idempotency_key="deploy-big",
+    )
+    waiting = sink.wait_for(
+        lambda u: u.operation_id == deploy.operation_id and "waiting for the rollout" in u.step
+    )
+    assert not waiting.final
+    scale = core.clusters.scale(ALICE, "tight", nodes=2, idempotency_key="rescue")
+    assert "starts once" not in scale.text  # nothing holds the cluster while the rollout is followed
+    assert sink.final(scale.operation_id).status == "succeeded"
+    assert sink.final(deploy.operation_id, timeout=90).status == "succeeded"

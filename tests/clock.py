@@ -1,0 +1,28 @@
+"""A clock tests move by hand: the runner and the loops read it, nothing sleeps."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+
+class FakeClock:
+    """Wall and monotonic time that only move when a test calls `advance`."""
+
+    def __init__(self, start: dt.datetime = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)):
+        self._now = start
+        self._monotonic = 1000.0
+        self._lock = threading.Lock()
+
+    def now(self) -> dt.datetime:
+        with self._lock:
+            return self._now
+
+    def monotonic(self) -> float:
+        with self._lock:
+            return self._monotonic
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += dt.timedelta(seconds=seconds)
+            self._monotonic += seconds
