@@ -2,15 +2,14 @@
 
     PYTHONPATH=. .venv/bin/python bench/cloud_creates.py --creates 50 --provider gke --op-seconds 1
 
-Runs the real core (handlers → runner → adapter → emulator backed by sandbox clusters) with the Slack
-progress notifier writing to the loopback fake Web API, so it also counts Slack calls per operation.
+Runs the real core (handlers → runner → adapter → emulator backed by sandbox clusters) with the outbox's
+Slack sender writing to the loopback fake Web API, so it also counts Slack calls per operation.
 Prints one JSON object; docs/BENCHMARKS.md records the figures.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import resource
@@ -22,12 +21,11 @@ from pathlib import Path
 import yaml
 from slack_sdk import WebClient
 
-from bot.notifier import SlackProgress
+from bot.notifier import MIN_INTERVAL, SlackDeliverer
 from bot.runtime import build_core
 from bot.settings import Settings
-from bot.slack_app import SlackFace
-from handlers.actors import Actor, Origin
-from handlers.replies import OperationUpdate
+from handlers.actors import SLACK_AUDIENCE, Actor, Origin
+from handlers.outbox import Outgoing
 from providers.sandbox.sandbox import Sandbox, SandboxSettings
 from tests.emulators.aks.server import AksEmulator
 from tests.emulators.gke.server import GkeEmulator
@@ -36,20 +34,21 @@ from tests.providers.test_through_bot import ARM_TOKEN, GCP_TOKEN, aks_profile, 
 from tests.slack_fake.server import FakeSlack
 
 
-class CountingProgress(SlackProgress):
-    """The real notifier, also noting when each operation ends."""
+class CountingDeliverer(SlackDeliverer):
+    """The real Slack deliverer, also noting when each operation's final message was delivered."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.final: set[int] = set()
         self.cond = threading.Condition()
 
-    def publish(self, update: OperationUpdate) -> None:
-        super().publish(update)
-        if update.final:
+    def deliver(self, outgoing: Outgoing) -> str | None:
+        ts = super().deliver(outgoing)
+        if outgoing.update.final:
             with self.cond:
-                self.final.add(update.operation_id)
+                self.final.add(outgoing.update.operation_id)
                 self.cond.notify_all()
+        return ts
 
     def wait(self, ids: list[int], timeout: float = 900) -> None:
         with self.cond:
@@ -84,22 +83,14 @@ def run(kind: str, creates: int, op_seconds: float, workers: int, tmp: Path) -> 
     )
     core = build_core(settings)
     client = WebClient(token="xoxb-bench", base_url=fake.base_url)
-    progress = CountingProgress(client, remember_message=core.clusters.attach_message)
-    core.runner.sink = progress
-    face = SlackFace(
-        clusters=core.clusters,
-        client=client,
-        progress=progress,
-        is_admin=lambda _: True,
-        now=lambda: dt.datetime.now(dt.UTC),
-    )
+    progress = CountingDeliverer(client)
+    core.deliver_with(progress, audience=SLACK_AUDIENCE, min_interval=MIN_INTERVAL)
     actor = Actor("UBENCH", "TBENCH", channel_id="C0001")
-    core.runner.start()
+    core.start()
     peak_threads = threading.active_count()
     try:
         t0 = time.perf_counter()
         single = core.clusters.create(actor, name="single", idempotency_key="single", origin=Origin("C0001"))
-        face.started(actor, single)
         progress.wait([single.operation_id])
         single_s = time.perf_counter() - t0
         calls_before = len(fake.calls)
@@ -108,7 +99,6 @@ def run(kind: str, creates: int, op_seconds: float, workers: int, tmp: Path) -> 
         ids = []
         for i in range(creates):
             reply = core.clusters.create(actor, name=f"c{i}", idempotency_key=f"c{i}", origin=Origin("C0001"))
-            face.started(actor, reply)
             ids.append(reply.operation_id)
         while True:
             peak_threads = max(peak_threads, threading.active_count())
@@ -117,7 +107,6 @@ def run(kind: str, creates: int, op_seconds: float, workers: int, tmp: Path) -> 
                     break
                 progress.cond.wait(0.05)
         total_s = time.perf_counter() - t0
-        progress.close()
         slack_calls = len(fake.calls) - calls_before
     finally:
         core.close()

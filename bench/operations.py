@@ -49,7 +49,7 @@ def run(creates: int, workers: int, create_seconds: float, database_url: str | N
         poll_seconds=0.1,
     )
     core = build_core(settings, sink=finals)
-    core.runner.start()
+    core.start()
     actor = Actor("UBENCH", "TBENCH", is_admin=True)
     peak_threads = threading.active_count()
     try:

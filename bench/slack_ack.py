@@ -101,8 +101,8 @@ def serve(api_url: str) -> None:
             home=Path(tmp), slack_bot_token="xoxb-bench", slack_signing_secret=SECRET, slack_api_url=api_url
         )
         core = build_core(settings)
-        bolt, face = build_slack(core, web_client(core))
-        core.runner.start()
+        bolt, _ = build_slack(core, web_client(core))
+        core.start()
         kaas_server = ServerThread(build_http_app(core, bolt), host="127.0.0.1", port=0)
         bare_server = ServerThread(bare_bolt(api_url), host="127.0.0.1", port=0)
         print(json.dumps({"kaas": kaas_server.start(), "bare": bare_server.start()}), flush=True)
@@ -111,7 +111,6 @@ def serve(api_url: str) -> None:
         finally:
             kaas_server.stop()
             bare_server.stop()
-            face.progress.close()
             core.close()
 
 

@@ -103,7 +103,7 @@ def _serve(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     core = _core(settings)
     client = web_client(core)
-    bolt, face = build_slack(core, client)
+    bolt, _ = build_slack(core, client)
     core.start()
     socket_mode = None
     server = ServerThread(build_http_app(core, bolt), host=args.host, port=args.port)
@@ -125,7 +125,6 @@ def _serve(args: argparse.Namespace) -> int:
         server.stop()
         if socket_mode is not None:
             socket_mode.close()
-        face.progress.close()
         core.close()
     return 0
 

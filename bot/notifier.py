@@ -1,159 +1,97 @@
-"""Operation progress in Slack: one channel message per operation, updated in place, details in its thread.
+"""Operation messages in Slack: one channel message per operation, updated in place, details in its thread.
 
-Slack allows roughly one `chat.update` per second per message before it rate-limits; kaas keeps to at most
-one per `min_interval` (2 s) per message. Updates arriving faster are coalesced: the latest one is sent when
-the interval has passed, so the final state always lands. The message's ts is saved on the operation so a
-restarted process keeps updating the same message.
+This is the outbox's Slack deliverer (see `handlers.outbox`): the sender decides when a message is sent (at
+most one `chat.update` per message per 2 s, coalescing); this module only turns a version into Web API
+calls and Slack's answers into what the sender should do next. Its client has no retry handler of its own,
+so a 429 comes back here and only that message waits for its `Retry-After` while the others go on.
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import views
-from handlers.replies import OperationUpdate
+from handlers.outbox import DeliveryRefused, DeliveryRetry, Outgoing
 
 log = logging.getLogger(__name__)
 
+MIN_INTERVAL = 2.0
+"""Seconds between two updates of one message; Slack allows about one a second before rate-limiting."""
 
-@dataclass
-class _Message:
-    channel: str
-    ts: str | None = None
-    last_sent: float = float("-inf")
-    pending: OperationUpdate | None = None
-    scheduled: bool = False
-    last_step: str = ""
-    lock: threading.Lock = field(default_factory=threading.Lock)
+# Errors that no retry can fix for this message: it is given up (the reason is logged and kept on the row).
+_REFUSED = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "msg_too_long",
+        "invalid_blocks",
+        "no_text",
+        "restricted_action",
+        "cant_update_message",
+        "edit_window_closed",
+    }
+)
 
 
-class SlackProgress:
-    """A `ProgressSink` that keeps one Slack message per operation up to date."""
+class SlackDeliverer:
+    """Posts an operation's message, updates it with each delivered version, and notes steps in its thread."""
 
-    def __init__(
-        self,
-        client: WebClient,
-        *,
-        remember_message: Callable[[int, str, str], None],
-        min_interval: float = 2.0,
-        clock: Callable[[], float] = time.monotonic,
-    ):
+    def __init__(self, client: WebClient):
         self._client = client
-        self._remember = remember_message
-        self._interval = min_interval
-        self._clock = clock
-        self._messages: dict[int, _Message] = {}
-        self._lock = threading.Lock()
-        # One flusher thread for every coalesced update, however many operations are under way.
-        self._due: list[tuple[float, int]] = []
-        self._wakeup = threading.Condition(self._lock)
-        self._flusher: threading.Thread | None = None
-        self._closed = False
 
-    def seen(self, operation_id: int) -> bool:
-        with self._lock:
-            return operation_id in self._messages
-
-    def publish(self, update: OperationUpdate) -> None:
+    def deliver(self, outgoing: Outgoing) -> str | None:
+        update = outgoing.update
         channel = update.channel_id
         if not channel:
-            return
-        with self._lock:
-            msg = self._messages.get(update.operation_id)
-            if msg is None:
-                msg = self._messages[update.operation_id] = _Message(channel=channel, ts=update.message_ts)
-        with msg.lock:
-            if msg.ts is None:
-                self._post(update, msg)
-                return
-            due = msg.last_sent + self._interval
-            if due > self._clock():
-                msg.pending = update
-                if not msg.scheduled:
-                    msg.scheduled = True
-                    self._schedule(due, update.operation_id)
-                return
-            self._update(update, msg)
-
-    def _schedule(self, due: float, operation_id: int) -> None:
-        with self._wakeup:
-            heapq.heappush(self._due, (due, operation_id))
-            if self._flusher is None:
-                self._flusher = threading.Thread(target=self._flush_loop, name="slack-progress", daemon=True)
-                self._flusher.start()
-            self._wakeup.notify()
-
-    def _flush_loop(self) -> None:
-        while True:
-            with self._wakeup:
-                while not self._closed and (not self._due or self._due[0][0] > self._clock()):
-                    self._wakeup.wait(self._due[0][0] - self._clock() if self._due else None)
-                if self._closed and not self._due:
-                    return
-                _, operation_id = heapq.heappop(self._due)
-            self._flush(operation_id)
-
-    def _flush(self, operation_id: int) -> None:
-        msg = self._messages.get(operation_id)
-        if msg is None:
-            return
-        with msg.lock:
-            msg.scheduled = False
-            update, msg.pending = msg.pending, None
-            if update is not None:
-                self._update(update, msg)
-
-    def _post(self, update: OperationUpdate, msg: _Message) -> None:
+            return None  # requested where there is no channel to report in (e.g. the shell)
         body = views.progress(update)
+        ts = outgoing.message_ts
         try:
-            resp = self._client.chat_postMessage(channel=msg.channel, **body)
+            if ts is not None:
+                try:
+                    self._client.chat_update(channel=channel, ts=ts, **body)
+                except SlackApiError as e:
+                    if e.response.get("error") != "message_not_found":
+                        raise
+                    ts = None  # someone deleted the progress message: post it again
+            if ts is None:
+                ts = str(self._client.chat_postMessage(channel=channel, **body)["ts"])
         except SlackApiError as e:
-            log.warning(
-                "posting progress of operation %s failed: %s", update.operation_id, e.response.get("error")
-            )
+            raise _outcome(e) from None
+        except (SlackClientError, OSError) as e:
+            raise DeliveryRetry(f"Slack unreachable: {type(e).__name__}") from None
+        self._thread_notes(channel, ts, outgoing)
+        return ts
+
+    def _thread_notes(self, channel: str, ts: str, outgoing: Outgoing) -> None:
+        """New steps, then the outcome, go to the message's thread: the details, not the headline."""
+        notes = [n for n in outgoing.new_notes if n]
+        if outgoing.update.final:
+            notes.append(outgoing.update.text)
+        if not notes:
             return
-        msg.ts = resp["ts"]
-        msg.last_sent = self._clock()
-        self._remember(update.operation_id, msg.channel, msg.ts)
-        self._thread_note(update, msg)
-
-    def _update(self, update: OperationUpdate, msg: _Message) -> None:
         try:
-            self._client.chat_update(channel=msg.channel, ts=msg.ts, **views.progress(update))
-        except SlackApiError as e:
-            log.warning(
-                "updating progress of operation %s failed: %s", update.operation_id, e.response.get("error")
+            self._client.chat_postMessage(
+                channel=channel, thread_ts=ts, **views.thread_note("\n".join(notes))
             )
-        msg.last_sent = self._clock()
-        self._thread_note(update, msg)
-        if update.final:
-            with self._lock:
-                self._messages.pop(update.operation_id, None)
+        except (SlackApiError, SlackClientError, OSError) as e:
+            # The headline is delivered; a lost detail line is not worth posting the headline twice.
+            log.warning("posting a thread note failed: %s", getattr(e, "response", {}) or type(e).__name__)
 
-    def _thread_note(self, update: OperationUpdate, msg: _Message) -> None:
-        """Each new step (and the outcome) goes to the message's thread: the details, not the headline."""
-        note = update.text if update.final else update.step
-        if not note or note == msg.last_step:
-            return
-        msg.last_step = note
+
+def _outcome(e: SlackApiError) -> Exception:
+    error = str(e.response.get("error") or "")
+    if e.response.status_code == 429 or error == "ratelimited":
+        retry_after = e.response.headers.get("Retry-After") or e.response.headers.get("retry-after")
         try:
-            self._client.chat_postMessage(channel=msg.channel, thread_ts=msg.ts, **views.thread_note(note))
-        except SlackApiError as e:
-            log.warning("posting a thread note failed: %s", e.response.get("error"))
-
-    def close(self) -> None:
-        """Send every coalesced update now (used at shutdown) and stop the flusher."""
-        with self._wakeup:
-            pending, self._due = [op_id for _, op_id in self._due], []
-            self._closed = True
-            self._wakeup.notify()
-        for op_id in pending:
-            self._flush(op_id)
+            seconds = float(retry_after) if retry_after is not None else None
+        except ValueError:
+            seconds = None
+        return DeliveryRetry("rate limited by Slack", retry_after=seconds)
+    if error in _REFUSED:
+        return DeliveryRefused(error)
+    return DeliveryRetry(error or f"HTTP {e.response.status_code}")

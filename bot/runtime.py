@@ -18,9 +18,10 @@ from handlers.backups import BackupService, BackupWork, RestoreWork
 from handlers.checks import CheckService
 from handlers.clusters import ClusterService
 from handlers.lifecycle import CreateWork, DeleteWork, RegisterWork, ScaleWork
+from handlers.outbox import Deliverer, OutboxSender, ProgressSink, SinkDeliverer
 from handlers.profiles import ProfileRegistry, ProviderProfile, load_profiles
 from handlers.reconcile import Reconciler
-from handlers.runner import OperationRunner, ProgressSink
+from handlers.runner import OperationRunner
 from providers import aks, gke
 from providers.base import Provider
 from providers.jenkins import JenkinsProvider
@@ -52,10 +53,35 @@ class Core:
     checks: CheckService
     reconciler: Reconciler
     sandboxes: list[Sandbox] = field(default_factory=list)
+    senders: list[OutboxSender] = field(default_factory=list)
     _background: list[Every] = field(default_factory=list)
 
+    def deliver_with(
+        self, deliverer: Deliverer, *, audience: str | None, min_interval: float
+    ) -> OutboxSender:
+        """Add the outbox sender of a face (started with the core); `audience=None` delivers everything."""
+        sender = OutboxSender(
+            sessions=storage_engine.session_factory(self.engine),
+            deliverer=deliverer,
+            audience=audience,
+            min_interval=min_interval,
+        )
+        self.senders.append(sender)
+        return sender
+
+    def wake(self) -> None:
+        """A request was recorded: the runner and the senders look now rather than at their next poll."""
+        self.runner.wake()
+        self.wake_senders()
+
+    def wake_senders(self) -> None:
+        for sender in self.senders:
+            sender.wake()
+
     def start(self) -> None:
-        """Start the operations runner and the periodic reconcile."""
+        """Start the outbox senders, the operations runner and the periodic reconcile."""
+        for sender in self.senders:
+            sender.start()
         self.runner.start()
         self._background.append(
             Every(self.settings.reconcile_seconds, self.reconciler.run_once, name="kaas-reconcile").start()
@@ -65,13 +91,17 @@ class Core:
         for job in self._background:
             job.stop()
         self.runner.stop()
+        # After the runner: what its last steps reported is delivered before the process goes.
+        for sender in self.senders:
+            sender.stop()
         for sandbox in self.sandboxes:
             sandbox.close()
         self.engine.dispose()
 
 
 def build_core(settings: Settings, *, sink: ProgressSink | None = None) -> Core:
-    """Connect, migrate, load profiles and wire the services (the runner is not started)."""
+    """Connect, migrate, load profiles and wire the services (nothing is started). A `sink` is shown every
+    operation's messages as they are delivered (tests; the faces add their own senders)."""
     home = settings.state_dir
     home.mkdir(parents=True, exist_ok=True)
     url = settings.database_url or storage_engine.default_database_url(home)
@@ -129,16 +159,22 @@ def build_core(settings: Settings, *, sink: ProgressSink | None = None) -> Core:
             OperationKind.DELETE: DeleteWork(**lifecycle),
             OperationKind.SCALE: ScaleWork(**lifecycle),
         },
-        sink=sink,
         workers=settings.runner_workers,
         poll_seconds=settings.poll_seconds,
         lease_seconds=settings.lease_seconds,
     )
+    built: list[Core] = []
+
+    def wake() -> None:
+        # Bound late: the senders the faces add to the core are woken too.
+        for core in built:
+            core.wake()
+
     clusters = ClusterService(
         sessions=sessions,
         profiles=profiles,
         crypto=crypto,
-        wake_runner=runner.wake,
+        wake_runner=wake,
         can_cancel=runner.can_cancel,
     )
     apps_config = AppsConfig(
@@ -154,19 +190,24 @@ def build_core(settings: Settings, *, sink: ProgressSink | None = None) -> Core:
     )
     runner.add_work(OperationKind.BACKUP, BackupWork(sessions=sessions, crypto=crypto, store=store))
     runner.add_work(OperationKind.RESTORE, RestoreWork(sessions=sessions, crypto=crypto, store=store))
-    return Core(
+    core = Core(
         settings,
         engine,
         crypto,
         profiles,
         runner,
         clusters,
-        AppService(sessions=sessions, crypto=crypto, config=apps_config, wake_runner=runner.wake),
-        BackupService(sessions=sessions, wake_runner=runner.wake),
+        AppService(sessions=sessions, crypto=crypto, config=apps_config, wake_runner=wake),
+        BackupService(sessions=sessions, wake_runner=wake),
         CheckService(sessions=sessions, crypto=crypto),
         Reconciler(sessions=sessions, profiles=profiles, crypto=crypto),
         sandboxes,
     )
+    built.append(core)
+    runner.on_outbox = core.wake_senders
+    if sink is not None:
+        core.deliver_with(SinkDeliverer(sink), audience=None, min_interval=0.0)
+    return core
 
 
 REPO_HELM = Path(__file__).resolve().parents[1] / ".tools" / "bin" / "helm"

@@ -20,10 +20,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot.notifier import SlackProgress
+from bot.notifier import MIN_INTERVAL, SlackDeliverer
 from bot.runtime import Core
 from bot.slack_app import SlackFace, register_listeners
 from bot.slack_apps import SlackAppsFace
+from handlers.actors import SLACK_AUDIENCE
 from storage.models import Cluster, Operation
 
 log = logging.getLogger(__name__)
@@ -41,20 +42,20 @@ def web_client(core: Core) -> WebClient:
 
 
 def build_slack(core: Core, client: WebClient) -> tuple[App, SlackFace]:
-    """The Bolt app with kaas's listeners, and the progress notifier installed as the runner's sink."""
+    """The Bolt app with kaas's listeners, and the outbox's Slack sender added to the core."""
     secret = (
         core.settings.slack_signing_secret.get_secret_value() if core.settings.slack_signing_secret else None
     )
     app = App(
         client=client, signing_secret=secret, token_verification_enabled=False, process_before_response=False
     )
-    progress = SlackProgress(client, remember_message=core.clusters.attach_message)
-    core.runner.sink = progress
+    # Its own client, without the 429 retry handler: the outbox waits out a Retry-After per message.
+    delivery = WebClient(token=client.token, base_url=client.base_url)
+    core.deliver_with(SlackDeliverer(delivery), audience=SLACK_AUDIENCE, min_interval=MIN_INTERVAL)
     admins = core.settings.admin_ids()
     face = SlackFace(
         clusters=core.clusters,
         client=client,
-        progress=progress,
         is_admin=admins.__contains__,
         now=lambda: dt.datetime.now(dt.UTC),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import getpass
+import logging
 import sys
 import threading
 import time
@@ -22,7 +23,8 @@ from typing import TextIO
 from bot import grammar, insight_views, messages, text
 from bot.files import write_private
 from handlers import errors
-from handlers.actors import Actor
+from handlers import messages as handler_messages
+from handlers.actors import Actor, Origin
 from handlers.apps import ACTION_UNDEPLOY_CONFIRMED, AppService, DeployRequest
 from handlers.backups import BackupService
 from handlers.checks import CheckService
@@ -35,8 +37,11 @@ from handlers.clusters import (
     MAX_KUBECONFIG_BYTES,
     ClusterService,
 )
+from handlers.outbox import SinkDeliverer
 from handlers.replies import Button, Notice, OperationAccepted, OperationUpdate
 from providers.kube.manifests import MAX_MANIFEST_BYTES
+
+log = logging.getLogger(__name__)
 
 LOCAL_TEAM = "local"
 SHELL_NEEDS_SOURCE = (
@@ -105,6 +110,7 @@ class Shell:
         apps: AppService | None = None,
         backups: BackupService | None = None,
         checks: CheckService | None = None,
+        audience: str = "shell",
     ):
         self.clusters = clusters
         self.apps = apps
@@ -113,6 +119,8 @@ class Shell:
         self.out = out
         self.kubeconfig_dir = kubeconfig_dir
         self.actor = actor or Actor(user_id=getpass.getuser() or "local", team_id=LOCAL_TEAM, is_admin=True)
+        self.origin = Origin(audience=audience)
+        """Messages of the operations this shell starts are delivered to this shell (see `run`)."""
         self._choices: list[Button] = []
         self._lock = threading.Lock()
         self._pending: set[int] = set()
@@ -161,6 +169,8 @@ class Shell:
             self._dispatch(command)
         except errors.UserError as e:
             self.say(text.notice(_error(e)))
+        except Exception:
+            self._unexpected()
 
     def _pick(self, number: int) -> None:
         if not self._choices:
@@ -175,6 +185,21 @@ class Shell:
             self._press(button)
         except errors.UserError as e:
             self.say(text.notice(_error(e)))
+        except Exception:
+            self._unexpected()
+
+    def _unexpected(self) -> None:
+        reference = uuid.uuid4().hex[:10]
+        log.exception("shell command failed (reference %s)", reference)
+        self.say(
+            text.notice(
+                Notice(
+                    handler_messages.request_failed(reference),
+                    level="error",
+                    hint=handler_messages.HINT_REFERENCE,
+                )
+            )
+        )
 
     def _press(self, button: Button) -> None:
         name = button.value
@@ -185,10 +210,12 @@ class Shell:
         elif button.action_id == ACTION_DELETE:
             self._confirm_delete(name)
         elif button.action_id == ACTION_DELETE_CONFIRMED:
-            self._started(self.clusters.delete(self.actor, name, idempotency_key=_key()))
+            self._started(self.clusters.delete(self.actor, name, idempotency_key=_key(), origin=self.origin))
         elif button.action_id == ACTION_UNDEPLOY_CONFIRMED and self.apps is not None:
             cluster, _, app = name.partition(":")
-            self._started(self.apps.undeploy(self.actor, cluster, app, None, idempotency_key=_key()))
+            self._started(
+                self.apps.undeploy(self.actor, cluster, app, None, idempotency_key=_key(), origin=self.origin)
+            )
         elif button.action_id == ACTION_CANCEL:
             self.say("Cancelled.")
 
@@ -209,6 +236,7 @@ class Shell:
                     version=c.version,
                     machine_type=c.machine_type,
                     idempotency_key=_key(),
+                    origin=self.origin,
                 )
                 self._started(reply)
             case grammar.ListCmd(all=everyone, page=page):
@@ -222,7 +250,11 @@ class Shell:
             case grammar.DeleteCmd(name=name):
                 self._confirm_delete(name)
             case grammar.ScaleCmd(name=name, nodes=nodes):
-                self._started(self.clusters.scale(self.actor, name, nodes=nodes, idempotency_key=_key()))
+                self._started(
+                    self.clusters.scale(
+                        self.actor, name, nodes=nodes, idempotency_key=_key(), origin=self.origin
+                    )
+                )
             case grammar.CancelCmd(name=name):
                 self.say(text.notice(self.clusters.cancel(self.actor, name)))
             case grammar.RegisterCmd(name=name, kubeconfig_path=path):
@@ -244,7 +276,11 @@ class Shell:
                 self.say(text.confirmation(reply))
                 self.offer(reply.buttons)
             case grammar.UndeployCmd(cluster=cluster, app=app, version=version):
-                self._started(apps.undeploy(self.actor, cluster, app, version, idempotency_key=_key()))
+                self._started(
+                    apps.undeploy(
+                        self.actor, cluster, app, version, idempotency_key=_key(), origin=self.origin
+                    )
+                )
             case grammar.AppsCmd(cluster=cluster):
                 self.say(text.app_list(apps.apps(self.actor, cluster), _now()))
             case grammar.CheckCmd(cluster=cluster):
@@ -252,7 +288,9 @@ class Shell:
                 self.say(insight_views.check_text(reply.cluster, reply.report))
             case grammar.BackupCmd(cluster=cluster, namespace=namespace):
                 self._started(
-                    backups.backup(self.actor, cluster, namespace=namespace, idempotency_key=_key())
+                    backups.backup(
+                        self.actor, cluster, namespace=namespace, idempotency_key=_key(), origin=self.origin
+                    )
                 )
             case grammar.BackupsCmd(cluster=cluster):
                 self.say(text.backup_list(backups.backups(self.actor, cluster), _now()))
@@ -264,6 +302,7 @@ class Shell:
                     namespace=namespace,
                     overwrite=overwrite,
                     idempotency_key=_key(),
+                    origin=self.origin,
                 )
                 self._started(reply)
 
@@ -305,7 +344,7 @@ class Shell:
             timeout=c.timeout,
             local_paths=True,
         )
-        self._started(apps.deploy(self.actor, request, idempotency_key=_key()))
+        self._started(apps.deploy(self.actor, request, idempotency_key=_key(), origin=self.origin))
 
     def _read(self, path: str, limit: int) -> str | None:
         """A local file's text, read at most one byte past `limit`; None (after saying why) if unusable."""
@@ -368,7 +407,9 @@ class Shell:
             self.say(f"error: cannot read {file}: {getattr(e, 'strerror', None) or e}")
             return
         self._started(
-            self.clusters.register(self.actor, name=name, kubeconfig=content, idempotency_key=_key())
+            self.clusters.register(
+                self.actor, name=name, kubeconfig=content, idempotency_key=_key(), origin=self.origin
+            )
         )
 
 
@@ -430,7 +471,8 @@ def run(core, *, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
     interactive = stdin.isatty() and out.isatty()
     prompt = Prompt()
     sink = TextSink(out, live=interactive, prompt=prompt)
-    core.runner.sink = sink
+    audience = f"shell:{uuid.uuid4().hex[:12]}"
+    core.deliver_with(SinkDeliverer(sink), audience=audience, min_interval=0.0)
     shell = Shell(
         core.clusters,
         out=out,
@@ -438,6 +480,7 @@ def run(core, *, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
         apps=core.apps,
         backups=core.backups,
         checks=core.checks,
+        audience=audience,
     )
     sink.on_final = shell.on_final
     core.start()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import uuid
 from collections.abc import Callable
 
 from slack_bolt import App
@@ -19,9 +20,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import grammar, messages, slack_messages, views
-from bot.notifier import SlackProgress
 from bot.slack_apps import SlackAppsFace, register_app_listeners
 from handlers import errors
+from handlers import messages as handler_messages
 from handlers.actors import Actor, Origin
 from handlers.apps import ACTION_UNDEPLOY_CONFIRMED
 from handlers.clusters import (
@@ -33,7 +34,7 @@ from handlers.clusters import (
     ACTION_KUBECONFIG,
     ClusterService,
 )
-from handlers.replies import Credential, Notice, OperationAccepted, OperationUpdate
+from handlers.replies import Credential, Notice
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +51,12 @@ class SlackFace:
         *,
         clusters: ClusterService,
         client: WebClient,
-        progress: SlackProgress,
         is_admin: Callable[[str], bool],
         now: Callable,
     ):
         self.apps_face: SlackAppsFace | None = None
         self.clusters = clusters
         self.client = client
-        self.progress = progress
         self.is_admin = is_admin
         self.now = now
 
@@ -83,24 +82,18 @@ class SlackFace:
     def error(self, actor: Actor, e: errors.UserError) -> None:
         self.ephemeral(actor, views.notice(Notice(e.message, level="error", hint=e.hint)))
 
-    def started(self, actor: Actor, reply: OperationAccepted) -> None:
-        """Show a new operation in the channel; its progress message is then updated in place."""
-        if reply.duplicate or self.progress.seen(reply.operation_id):
-            return
-        self.progress.publish(
-            OperationUpdate(
-                operation_id=reply.operation_id,
-                cluster_name=reply.cluster_name,
-                kind=reply.kind,
-                status="queued",
-                step="queued",
-                progress=0,
-                text=reply.text,
-                final=False,
-                channel_id=actor.channel_id,
-                requester_id=actor.user_id,
-            )
+    def unexpected(self, actor: Actor) -> str:
+        """Log the exception being handled under a new reference and tell the requester that reference."""
+        reference = uuid.uuid4().hex[:10]
+        log.exception("request of %s failed (reference %s)", actor.user_id, reference)
+        notice = Notice(
+            handler_messages.request_failed(reference), level="error", hint=handler_messages.HINT_REFERENCE
         )
+        try:
+            self.ephemeral(actor, views.notice(notice))
+        except Exception:  # Slack itself is what fails: the log has it all
+            log.exception("telling %s about reference %s failed", actor.user_id, reference)
+        return reference
 
     def deliver(self, actor: Actor, credential: Credential) -> None:
         """Credentials go to the requester's DM as a file, never to the channel."""
@@ -131,7 +124,7 @@ class SlackFace:
                     view=views.create_modal(self.clusters.create_form(actor), private_metadata=meta),
                 )
             case grammar.CreateCmd() as c:
-                reply = self.clusters.create(
+                self.clusters.create(
                     actor,
                     name=c.name,
                     profile=c.provider,
@@ -141,7 +134,6 @@ class SlackFace:
                     idempotency_key=f"cmd:{team_id}:{trigger_id}",
                     origin=origin,
                 )
-                self.started(actor, reply)
             case grammar.ListCmd(all=everyone, page=page):
                 self.ephemeral(
                     actor,
@@ -155,9 +147,7 @@ class SlackFace:
                 self.ephemeral(actor, views.confirmation(self.clusters.confirm_delete(actor, name)))
             case grammar.ScaleCmd(name=name, nodes=nodes):
                 key = f"cmd:{team_id}:{trigger_id}"
-                self.started(
-                    actor, self.clusters.scale(actor, name, nodes=nodes, idempotency_key=key, origin=origin)
-                )
+                self.clusters.scale(actor, name, nodes=nodes, idempotency_key=key, origin=origin)
             case grammar.CancelCmd(name=name):
                 self.ephemeral(actor, views.notice(self.clusters.cancel(actor, name)))
             case grammar.RegisterCmd(name=name):
@@ -176,10 +166,9 @@ class SlackFace:
         elif action_id == ACTION_DELETE:
             self.ephemeral(actor, views.confirmation(self.clusters.confirm_delete(actor, value)))
         elif action_id == ACTION_DELETE_CONFIRMED:
-            reply = self.clusters.delete(
+            self.clusters.delete(
                 actor, value, idempotency_key=key, origin=Origin(channel_id=actor.channel_id)
             )
-            self.started(actor, reply)
         elif action_id == ACTION_CANCEL_OPERATIONS:
             self.ephemeral(actor, views.notice(self.clusters.cancel(actor, value)))
         elif self.apps_face is not None and self.apps_face.run_action(actor, action_id, value, key):
@@ -222,6 +211,8 @@ def register_listeners(app: App, face: SlackFace) -> None:
             )
         except errors.UserError as e:
             face.error(actor, e)
+        except Exception:
+            face.unexpected(actor)
 
     action_ids = (
         ACTION_KUBECONFIG,
@@ -249,6 +240,8 @@ def register_listeners(app: App, face: SlackFace) -> None:
             face.run_action(actor, action["action_id"], value, key)
         except errors.UserError as e:
             face.error(actor, e)
+        except Exception:
+            face.unexpected(actor)
 
     def submit(
         ack,
@@ -266,13 +259,17 @@ def register_listeners(app: App, face: SlackFace) -> None:
         actor = face.actor(body["user"]["id"], team_id, _metadata(view).get("channel"))
         try:
             # The view id is the request: a double-submitted modal is one operation.
-            reply = record(actor, f"view:{view['id']}", Origin(channel_id=actor.channel_id))
+            record(actor, f"view:{view['id']}", Origin(channel_id=actor.channel_id))
         except errors.UserError as e:
             field = (field_of or _field_of)(e)
             ack(response_action="errors", errors={field: f"{e.message} {e.hint}".strip()[:2000]})
             return
+        except Exception:
+            reference = uuid.uuid4().hex[:10]
+            log.exception("form submission of %s failed (reference %s)", actor.user_id, reference)
+            ack(response_action="errors", errors={"name": handler_messages.request_failed(reference)})
+            return
         ack()
-        face.started(actor, reply)
 
     @app.view(CREATE_CALLBACK)
     def on_create(ack, body: dict, view: dict) -> None:

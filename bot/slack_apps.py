@@ -66,10 +66,7 @@ class SlackAppsFace:
                     actor, views.confirmation(self.apps.confirm_undeploy(actor, cluster, app))
                 )
             case grammar.UndeployCmd(cluster=cluster, app=app, version=version):
-                self.face.started(
-                    actor,
-                    self.apps.undeploy(actor, cluster, app, version, idempotency_key=key, origin=origin),
-                )
+                self.apps.undeploy(actor, cluster, app, version, idempotency_key=key, origin=origin)
             case grammar.AppsCmd(cluster=cluster):
                 self.face.ephemeral(actor, app_views.app_list(self.apps.apps(actor, cluster), now))
             case grammar.CheckCmd(cluster=cluster):
@@ -79,16 +76,11 @@ class SlackAppsFace:
                 if detail is not None:
                     self._send_detail(actor, reply.cluster, detail)
             case grammar.BackupCmd(cluster=cluster, namespace=namespace):
-                self.face.started(
-                    actor,
-                    self.backups.backup(
-                        actor, cluster, namespace=namespace, idempotency_key=key, origin=origin
-                    ),
-                )
+                self.backups.backup(actor, cluster, namespace=namespace, idempotency_key=key, origin=origin)
             case grammar.BackupsCmd(cluster=cluster):
                 self.face.ephemeral(actor, app_views.backup_list(self.backups.backups(actor, cluster), now))
             case grammar.RestoreCmd(cluster=cluster, backup=backup, namespace=namespace, overwrite=overwrite):
-                reply = self.backups.restore(
+                self.backups.restore(
                     actor,
                     cluster,
                     backup,
@@ -97,7 +89,6 @@ class SlackAppsFace:
                     idempotency_key=key,
                     origin=origin,
                 )
-                self.face.started(actor, reply)
 
     def _send_detail(self, actor: Actor, cluster: str, detail: str) -> None:
         """The full check report, too long for a message, as a file in the requester's DM."""
@@ -153,7 +144,7 @@ class SlackAppsFace:
             set_values=c.set_values,
             timeout=c.timeout,
         )
-        self.face.started(actor, self.apps.deploy(actor, request, idempotency_key=key, origin=origin))
+        self.apps.deploy(actor, request, idempotency_key=key, origin=origin)
 
     def read_slack_file(self, file_id: str) -> tuple[str, str]:
         """(label, text) of a file shared in Slack, via `files.info` and an authenticated download."""
@@ -191,10 +182,9 @@ class SlackAppsFace:
         if action_id != ACTION_UNDEPLOY_CONFIRMED:
             return False
         cluster, _, app = value.partition(":")
-        reply = self.apps.undeploy(
+        self.apps.undeploy(
             actor, cluster, app, None, idempotency_key=key, origin=Origin(channel_id=actor.channel_id)
         )
-        self.face.started(actor, reply)
         return True
 
 

@@ -3,6 +3,7 @@ record an operation with its audit event. Shared so that clusters, apps and back
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from sqlmodel import Session
@@ -10,13 +11,13 @@ from sqlmodel import Session
 from handlers import errors, messages
 from handlers.actors import Actor, Origin
 from handlers.policy import can_manage, can_see
-from handlers.replies import OperationAccepted
-from handlers.runner import BaseWork
+from handlers.replies import OperationAccepted, OperationUpdate
+from handlers.runner import BaseWork, operation_key
 from providers.kube.client import KubeClient
 from providers.kube.errors import KubeError
-from storage import leases, repo
+from storage import leases, outbox, repo
 from storage.crypto import Crypto
-from storage.models import Cluster, ClusterState, Operation, OperationKind, OperationStatus
+from storage.models import Cluster, ClusterState, Operation, OperationKind, OperationStatus, utcnow
 
 
 def find_cluster(session: Session, actor: Actor, name: str) -> Cluster:
@@ -99,8 +100,38 @@ def enqueue(
         detail=detail,
         commit=False,
     )
+    reply = accepted(session, op, duplicate=not created)
+    if created:
+        # The progress message starts with the request, in its transaction: it is posted even if this
+        # process dies right after answering.
+        outbox.publish(
+            session,
+            key=operation_key(op.id or 0),
+            audience=origin.audience,
+            team_id=cluster.team_id,
+            cluster_id=cluster.id,
+            operation_id=op.id,
+            body=dataclasses.asdict(
+                OperationUpdate(
+                    operation_id=op.id or 0,
+                    cluster_name=cluster.name,
+                    kind=str(kind),
+                    status=OperationStatus.QUEUED.value,
+                    step="queued",
+                    progress=0,
+                    text=reply.text,
+                    final=False,
+                    channel_id=origin.channel_id,
+                    thread_ts=origin.thread_ts,
+                    requester_id=actor.user_id,
+                )
+            ),
+            note=None,
+            final=False,
+            now=utcnow(),
+        )
     session.commit()
-    return accepted(session, op, duplicate=not created)
+    return reply
 
 
 def repeated(session: Session, idempotency_key: str) -> OperationAccepted | None:

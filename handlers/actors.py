@@ -16,10 +16,15 @@ class Actor:
     """Where the request came from; progress of the operations it starts is posted there."""
 
 
+SLACK_AUDIENCE = "slack"
+"""Who delivers the messages of requests made in Slack (see `storage.outbox`); a shell names itself."""
+
+
 @dataclass(frozen=True)
 class Origin:
-    """Where an operation's progress message lives (Slack channel and message), if anywhere."""
+    """Where an operation's progress message lives (Slack channel and message), if anywhere, and which
+    sender delivers it."""
 
     channel_id: str | None = None
     thread_ts: str | None = None
-    message_ts: str | None = None
+    audience: str = SLACK_AUDIENCE

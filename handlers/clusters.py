@@ -212,13 +212,6 @@ class ClusterService:
             session.rollback()
             raise errors.Conflict(messages.name_taken(name), hint=messages.HINT_OTHER_NAME) from e
 
-    def attach_message(self, operation_id: int, channel_id: str, message_ts: str) -> None:
-        """Record where the operation's progress is shown (a face calls this after posting it)."""
-        with self._sessions() as session:
-            repo.set_operation_message(
-                session, op_id=operation_id, channel_id=channel_id, message_ts=message_ts
-            )
-
     # -- read ----------------------------------------------------------------------------------------
 
     def list(self, actor: Actor, *, everyone: bool = False, page: int = 1) -> ClusterList:
@@ -277,7 +270,10 @@ class ClusterService:
         """Admin credentials, for owners and admins only; every access (and refusal) is audited."""
         with self._sessions() as session:
             cluster = access.managed_cluster(session, actor, name, "kubeconfig")
-            text = repo.read_kubeconfig(cluster, crypto=self._crypto)
+            try:
+                text = repo.read_kubeconfig(cluster, crypto=self._crypto)
+            except storage_errors.DecryptionError as e:
+                raise errors.Unavailable(str(e), hint=messages.HINT_ADMIN_KEY) from None
             if cluster.state != ClusterState.READY or text is None:
                 raise errors.Conflict(messages.not_ready(name, cluster.state), hint=messages.HINT_WAIT)
             repo.record_audit(

@@ -5,7 +5,8 @@ HandlerError
      ├─ NotFound         no such cluster (or not visible to the actor)
      ├─ Forbidden        the actor may not do this to that cluster
      ├─ Conflict         name taken, cluster busy, wrong state
-     └─ InvalidRequest   bad parameter (out of range, unknown profile/version)
+     ├─ InvalidRequest   bad parameter (out of range, unknown profile/version)
+     └─ Unavailable      kaas cannot do it in its present state (a stored secret it cannot decrypt)
 """
 
 from __future__ import annotations
@@ -37,4 +38,8 @@ class Conflict(UserError):
 
 
 class InvalidRequest(UserError):
+    pass
+
+
+class Unavailable(UserError):
     pass

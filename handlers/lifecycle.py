@@ -21,7 +21,7 @@ from handlers.profiles import ProfileRegistry
 from handlers.runner import BaseWork, OperationRunner
 from providers.base import ClusterSpec, Progress, Provider
 from providers.errors import ClusterNotFound, PermanentProviderError
-from storage import repo
+from storage import outbox, repo
 from storage.crypto import Crypto
 from storage.models import Cluster, ClusterState, Operation
 
@@ -183,6 +183,9 @@ class DeleteWork(LifecycleWork):
             except ClusterNotFound:
                 pass
         runner.transition(op, cluster, ClusterState.DELETED, kubeconfig_encrypted=None)
+        with runner.transaction(op) as session:
+            # Earlier messages about the cluster keep no live buttons (Kubeconfig, Delete) once it is gone.
+            outbox.strip_buttons(session, cluster_id=cluster.id or 0, now=runner.now())
         runner.finish(op, messages.operation_succeeded(op.kind, cluster.name))
         return None
 

@@ -10,6 +10,7 @@ HINT_ASK_OWNER = "Ask the owner or a KaaS admin."
 HINT_OTHER_NAME = "Pick another name, or run `/kaas info NAME` to see the existing cluster."
 HINT_WAIT = "Check progress with `/kaas info NAME`."
 HINT_REGISTER = "Paste the whole kubeconfig file of the cluster (YAML with clusters, users and contexts)."
+HINT_ADMIN_KEY = "Ask a KaaS admin: kaas's encryption key (KAAS_ENCRYPTION_KEY) is not the one it used."
 HINT_ADMIN = "Ask a KaaS admin to add a profile of kind `manual` to providers.yml."
 
 LIST_ALL_ADMINS_ONLY = "Only KaaS admins can list every cluster."
@@ -277,6 +278,13 @@ def gave_up_after_crashes(crashes: int, kind: str, step: str) -> str:
 
 def internal_error(reference: str) -> str:
     return f"kaas hit an internal error and stopped the operation (reference `{reference}` in kaas's log)"
+
+
+def request_failed(reference: str) -> str:
+    return f"kaas hit an internal error answering that (reference `{reference}` in kaas's log)."
+
+
+HINT_REFERENCE = "Try again in a moment; if it happens again, give the reference to a KaaS admin."
 
 
 def operation_cancelled(kind: str, name: str, subject: str = "") -> str:

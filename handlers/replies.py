@@ -111,7 +111,6 @@ class OperationUpdate:
     final: bool
     channel_id: str | None = None
     thread_ts: str | None = None
-    message_ts: str | None = None
     requester_id: str = ""
     buttons: tuple[Button, ...] = ()
 

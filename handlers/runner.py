@@ -15,6 +15,7 @@ which tests call directly on a fake clock.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import heapq
 import itertools
@@ -32,10 +33,12 @@ from typing import Protocol
 from sqlmodel import Session
 
 from handlers import messages
+from handlers.actors import SLACK_AUDIENCE
 from handlers.clock import SYSTEM_CLOCK, Clock
 from handlers.replies import Button, OperationUpdate
 from providers.errors import PermanentProviderError, ProviderError, TransientProviderError
-from storage import leases, repo
+from storage import leases, outbox, repo
+from storage.errors import DecryptionError
 from storage.models import Cluster, ClusterState, Operation, OperationStatus
 
 log = logging.getLogger(__name__)
@@ -44,17 +47,6 @@ MAX_TRANSIENT_FAILURES = 20
 """Consecutive transient provider errors tolerated before an operation fails (with backoff between)."""
 DEFAULT_MAX_CRASHES = 3
 CANCEL_BATCH = 100
-
-
-class ProgressSink(Protocol):
-    """Where operation progress goes (a Slack message updated in place, a terminal line)."""
-
-    def publish(self, update: OperationUpdate) -> None: ...
-
-
-class NullSink:
-    def publish(self, update: OperationUpdate) -> None:
-        pass
 
 
 class Work(Protocol):
@@ -105,7 +97,6 @@ class OperationRunner:
         *,
         sessions: Callable[[], Session],
         works: Mapping[str, Work] | None = None,
-        sink: ProgressSink | None = None,
         owner: str | None = None,
         workers: int = 8,
         capacity: int = 500,
@@ -118,7 +109,8 @@ class OperationRunner:
             raise ValueError("lease_seconds, capacity, workers and max_crashes must be positive")
         self._sessions = sessions
         self._works: dict[str, Work] = dict(works or {})
-        self.sink = sink or NullSink()
+        self.on_outbox: Callable[[], None] = lambda: None
+        """Called after every commit that wrote to the outbox (the composition root wakes the senders)."""
         self.owner = owner or default_owner()
         self._workers = workers
         self._capacity = capacity
@@ -256,6 +248,8 @@ class OperationRunner:
             delay = self._retry_later(op_id, e)
         except PermanentProviderError as e:
             self._fail_quietly(op_id, e.message)
+        except DecryptionError as e:  # kaas's own key is wrong: say so, never "internal error"
+            self._fail_quietly(op_id, str(e))
         except Exception:
             reference = uuid.uuid4().hex[:10]
             log.exception("operation %s crashed (reference %s)", op_id, reference)
@@ -286,13 +280,14 @@ class OperationRunner:
                     if work is not None and cluster is not None:
                         work.cancelled(session, op, cluster)
                     leases.mark_cancelled(session, op_id=op.id or 0, now=self._clock.now())
+                    self._report_cancelled(session, op)
                     ended.append(op)
                 session.commit()
             except BaseException:
                 session.rollback()
                 raise
-        for op in ended:
-            self._publish_cancelled(op)
+        if ended:
+            self.on_outbox()
 
     # -- one step ------------------------------------------------------------------------------------
 
@@ -368,22 +363,28 @@ class OperationRunner:
         if step == op.step and progress == op.progress and provider_state is None and not release_cluster:
             return
         with self._sessions() as session:
-            ok = leases.save_progress(
-                session,
-                op_id=op.id or 0,
-                owner=self.owner,
-                step=step,
-                progress=progress,
-                provider_state=provider_state,
-                release_cluster=release_cluster,
-                now=self._clock.now(),
-            )
-        if not ok:
-            raise LeaseLost()
+            try:
+                if not leases.save_progress(
+                    session,
+                    op_id=op.id or 0,
+                    owner=self.owner,
+                    step=step,
+                    progress=progress,
+                    provider_state=provider_state,
+                    release_cluster=release_cluster,
+                    now=self._clock.now(),
+                    commit=False,
+                ):
+                    raise LeaseLost()
+                self._report(session, op, op.status, step, progress, self._accepted_text(session, op))
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+        self.on_outbox()
         op.step, op.progress = step, progress
         if provider_state is not None:
             op.provider_state = provider_state
-        self._publish(op, op.status, step, progress, self._accepted_text(op))
 
     def transition(
         self, op: Operation, cluster: Cluster, state: ClusterState, *, reason: str | None = None, **fields
@@ -405,18 +406,20 @@ class OperationRunner:
             setattr(cluster, name, value)
 
     def finish(self, op: Operation, text: str, *, buttons: tuple[Button, ...] = ()) -> None:
-        """Mark the operation succeeded and publish its final message."""
-        with self._sessions() as session:
-            ok = leases.finish_operation(
+        """Mark the operation succeeded and report its final message, in one transaction."""
+        with self.transaction(op) as session:
+            leases.finish_operation(
                 session,
                 op_id=op.id or 0,
                 owner=self.owner,
                 status=OperationStatus.SUCCEEDED,
                 now=self._clock.now(),
+                commit=False,
             )
-        if not ok:
-            raise LeaseLost()
-        self._publish(op, OperationStatus.SUCCEEDED, "done", 100, text, final=True, buttons=buttons)
+            self._report(
+                session, op, OperationStatus.SUCCEEDED, "done", 100, text, final=True, buttons=buttons
+            )
+        self.on_outbox()
 
     def fail(self, op: Operation, error: str) -> None:
         """End `op` failed with its kind's failure policy, in one fenced transaction; publish the failure."""
@@ -434,15 +437,17 @@ class OperationRunner:
             cluster = repo.get_cluster_by_id(session, cluster_id=op.cluster_id)
             if work is not None and cluster is not None:
                 work.failed(session, op, cluster, error)
-        name = cluster.name if cluster else "?"
-        self._publish(
-            op,
-            OperationStatus.FAILED,
-            "failed",
-            op.progress,
-            messages.operation_failed(op.kind, name, error, self._subject(op)),
-            final=True,
-        )
+            name = cluster.name if cluster else "?"
+            self._report(
+                session,
+                op,
+                OperationStatus.FAILED,
+                "failed",
+                op.progress,
+                messages.operation_failed(op.kind, name, error, self._subject(op)),
+                final=True,
+            )
+        self.on_outbox()
 
     # -- internals -----------------------------------------------------------------------------------
 
@@ -457,11 +462,12 @@ class OperationRunner:
                 commit=False,
             )
             work.cancelled(session, op, cluster)
-        self._publish_cancelled(op)
+            self._report_cancelled(session, op)
+        self.on_outbox()
 
-    def _publish_cancelled(self, op: Operation) -> None:
-        text = messages.operation_cancelled(op.kind, self._name(op), self._subject(op))
-        self._publish(op, OperationStatus.CANCELLED, "cancelled", op.progress, text, final=True)
+    def _report_cancelled(self, session: Session, op: Operation) -> None:
+        text = messages.operation_cancelled(op.kind, self._name(session, op), self._subject(op))
+        self._report(session, op, OperationStatus.CANCELLED, "cancelled", op.progress, text, final=True)
 
     def _fail_quietly(self, op_id: int, error: str) -> None:
         with self._sessions() as session:
@@ -542,16 +548,17 @@ class OperationRunner:
     def _subject(op: Operation) -> str:
         return str((op.params or {}).get("subject", ""))
 
-    def _accepted_text(self, op: Operation) -> str:
-        return messages.operation_accepted(op.kind, self._name(op), self._subject(op))
+    def _accepted_text(self, session: Session, op: Operation) -> str:
+        return messages.operation_accepted(op.kind, self._name(session, op), self._subject(op))
 
-    def _name(self, op: Operation) -> str:
-        with self._sessions() as session:
-            cluster = repo.get_cluster_by_id(session, cluster_id=op.cluster_id)
+    @staticmethod
+    def _name(session: Session, op: Operation) -> str:
+        cluster = repo.get_cluster_by_id(session, cluster_id=op.cluster_id)
         return cluster.name if cluster else "?"
 
-    def _publish(
+    def _report(
         self,
+        session: Session,
         op: Operation,
         status: str,
         step: str,
@@ -561,9 +568,10 @@ class OperationRunner:
         final: bool = False,
         buttons: tuple[Button, ...] = (),
     ) -> None:
+        """Write the operation's message, in the caller's transaction (see `storage.outbox`)."""
         update = OperationUpdate(
             operation_id=op.id or 0,
-            cluster_name=self._name(op),
+            cluster_name=self._name(session, op),
             kind=op.kind,
             status=status,
             step=step,
@@ -572,11 +580,23 @@ class OperationRunner:
             final=final,
             channel_id=op.channel_id,
             thread_ts=op.thread_ts,
-            message_ts=op.message_ts,
             requester_id=op.requester_id,
             buttons=buttons,
         )
-        try:
-            self.sink.publish(update)
-        except Exception:  # a chat outage must not fail the cluster operation
-            log.exception("publishing progress of operation %s failed", op.id)
+        outbox.publish(
+            session,
+            key=operation_key(op.id or 0),
+            audience=SLACK_AUDIENCE,
+            team_id=op.team_id,
+            cluster_id=op.cluster_id,
+            operation_id=op.id,
+            body=dataclasses.asdict(update),
+            note=None if final else step,
+            final=final,
+            now=self._clock.now(),
+        )
+
+
+def operation_key(op_id: int) -> str:
+    """The outbox key of an operation's message."""
+    return f"op:{op_id}"

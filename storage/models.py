@@ -117,7 +117,6 @@ class Operation(SQLModel, table=True):
     requester_id: str = Field(max_length=32)
     channel_id: str | None = Field(default=None, max_length=32)
     thread_ts: str | None = Field(default=None, max_length=32)
-    message_ts: str | None = Field(default=None, max_length=32)
     status: str = Field(default=OperationStatus.QUEUED, max_length=24, index=True)
     step: str = Field(default="", max_length=200)
     progress: int = 0
@@ -231,3 +230,42 @@ class Backup(SQLModel, table=True):
     created_by: str = Field(max_length=32)
     operation_id: int = Field(unique=True)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One message users see (an operation's progress and outcome), written in the transaction that
+    changed what it reports, and delivered by one sender per audience however many replicas run.
+
+    The row is the message: later writes replace `body` and bump `version`; the sender delivers the latest
+    version (coalescing what came between), records the chat message it made, and is done when
+    `delivered_version` catches up. `notes` are the step lines for the message's thread (or the terminal).
+    """
+
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, unique=True)
+    """What the message is about, e.g. `op:42`: one message per key, updated in place."""
+    audience: str = Field(max_length=64, index=True)
+    """Who delivers it: `slack`, or one `kaas shell` session."""
+    team_id: str = Field(max_length=32)
+    cluster_id: int | None = Field(default=None, index=True)
+    operation_id: int | None = Field(default=None)
+    body: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    notes: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    final: bool = False
+    version: int = 1
+    delivered_version: int = 0
+    delivered_notes: int = 0
+    message_ts: str | None = Field(default=None, max_length=32)
+    """The chat message once posted; later versions update it."""
+    next_attempt_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """Not before (after a failed delivery); None: as soon as a sender may."""
+    last_sent_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    attempts: int = 0
+    """Failed deliveries in a row (reset by a success)."""
+    error: str | None = Field(default=None, max_length=2000)
+    claimed_by: str | None = Field(default=None, max_length=100)
+    claimed_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -296,19 +296,6 @@ def enqueue_operation(
     return operation, True
 
 
-def set_operation_message(
-    session: Session, *, op_id: int, channel_id: str, message_ts: str, commit: bool = True
-) -> None:
-    """Remember the chat message that shows an operation's progress, so a restarted process updates it."""
-    with unit_of_work(session, commit=commit):
-        session.exec(
-            sa.update(Operation)
-            .where(col(Operation.id) == op_id)
-            .values(channel_id=channel_id, message_ts=message_ts)
-            .execution_options(synchronize_session=False)
-        )
-
-
 def read_payload(operation: Operation, *, crypto: Crypto) -> str | None:
     """The decrypted payload of an operation, if it has one."""
     if operation.payload_encrypted is None:

@@ -7,10 +7,13 @@ import threading
 
 
 class FakeClock:
-    """Wall and monotonic time that only move when a test calls `advance`."""
+    """Wall and monotonic time that only move when a test calls `advance`.
 
-    def __init__(self, start: dt.datetime = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)):
-        self._now = start
+    It starts at the real time, so rows that code without a clock stamps (a request recorded now) are not
+    in this clock's future."""
+
+    def __init__(self, start: dt.datetime | None = None):
+        self._now = start or dt.datetime.now(dt.UTC)
         self._monotonic = 1000.0
         self._lock = threading.Lock()
 

@@ -32,13 +32,12 @@ def slack(tmp_path: Path, database_url: str) -> Iterator[Slack]:
             poll_seconds=0.05,
         )
         core = build_core(settings)
-        bolt, face = build_slack(core, web_client(core))
-        core.runner.start()
+        bolt, _ = build_slack(core, web_client(core))
+        core.start()
         server = ServerThread(build_http_app(core, bolt), host="127.0.0.1", port=0)
         port = server.start()
         try:
             yield Slack(fake, core, f"http://127.0.0.1:{port}/slack/events")
         finally:
             server.stop()
-            face.progress.close()
             core.close()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from cryptography.fernet import Fernet
 
 from handlers.clusters import ACTION_DELETE_CONFIRMED
 from providers.sandbox.sandbox import Sandbox, SandboxSettings
@@ -23,6 +24,7 @@ from tests.slack_fake.signing import sign
 
 pytestmark = pytest.mark.e2e
 
+KEY = Fernet.generate_key().decode()
 SECRET = "serve-signing-secret"
 
 
@@ -39,6 +41,7 @@ class Server:
         self.env.update(
             KAAS_HOME=str(home),
             KAAS_DATABASE_URL=database_url,
+            KAAS_ENCRYPTION_KEY=KEY,
             KAAS_SLACK_API_URL=fake.base_url,
             SLACK_BOT_TOKEN="xoxb-test",
             SLACK_SIGNING_SECRET=SECRET,
@@ -85,6 +88,21 @@ class Server:
         return requests.post(f"{self.url}/slack/events", data=body, headers=sign(SECRET, body), timeout=10)
 
 
+def test_postgresql_without_a_shared_encryption_key_refuses_to_start(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAAS_", "SLACK_"))}
+    env.update(
+        KAAS_HOME=str(tmp_path),
+        SLACK_BOT_TOKEN="xoxb-test",
+        SLACK_SIGNING_SECRET=SECRET,
+        KAAS_DATABASE_URL="postgresql://postgres@127.0.0.1:5432/test",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "serve"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode != 0 and "KAAS_ENCRYPTION_KEY is not set" in proc.stderr
+    assert not (tmp_path / "encryption.key").exists()
+
+
 def test_missing_slack_settings_refuse_to_start(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KAAS_", "SLACK_"))}
     env.update(KAAS_HOME=str(tmp_path), SLACK_BOT_TOKEN="changeme")
@@ -109,7 +127,7 @@ def test_killed_mid_create_and_mid_delete_resume(tmp_path: Path, database_url: s
             database_url,
             "SELECT count(*) FROM operations WHERE kind = 'create' AND provider_state IS NOT NULL",
         )
-        _wait_for(database_url, "SELECT count(*) FROM operations WHERE message_ts IS NOT NULL")
+        _wait_for(database_url, "SELECT count(*) FROM outbox WHERE message_ts IS NOT NULL")
         server.kill()
 
         server.start()
@@ -143,6 +161,13 @@ def test_killed_mid_create_and_mid_delete_resume(tmp_path: Path, database_url: s
 
         server.start()
         _wait_for(database_url, "SELECT count(*) FROM clusters WHERE name = 'demo' AND state = 'deleted'", 60)
+        fake.wait_for(lambda: "was deleted" in json.dumps(fake.messages("C0001")), timeout=20)
+        # No live buttons are left on a deleted cluster's messages.
+        _wait_for(database_url, "SELECT count(*) = 0 FROM outbox WHERE version > delivered_version", 20)
+        ready = next(
+            m for m in fake.messages("C0001") if "is ready" in json.dumps(m) and not m.get("thread_ts")
+        )
+        assert "cluster_delete" not in json.dumps(ready)
         assert server.stop() == 0
     _wait_for(database_url, "SELECT count(*) = 2 FROM operations WHERE status = 'succeeded'", 5)
     sandbox = Sandbox(SandboxSettings(state_dir=tmp_path / "home" / "sandbox" / "sandbox"))

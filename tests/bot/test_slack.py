@@ -61,10 +61,15 @@ def test_create_progress_kubeconfig_by_dm_and_delete(slack: Slack) -> None:
     assert "cluster_kubeconfig" in json.dumps(message["blocks"])
     updates = [c.at for c in slack.fake.calls_to("chat.update") if c.params.get("ts") == message["ts"]]
     assert all(b - a >= 1.9 for a, b in itertools.pairwise(updates)), "at most one chat.update per 2 s"
-    thread = [
-        m for m in slack.fake.calls_to("chat.postMessage") if m.params.get("thread_ts") == message["ts"]
-    ]
-    assert thread, "details go to the progress message's thread"
+
+    def thread() -> list:
+        return [
+            m for m in slack.fake.calls_to("chat.postMessage") if m.params.get("thread_ts") == message["ts"]
+        ]
+
+    # Details, and the outcome last, go to the message's thread.
+    slack.fake.wait_for(lambda: thread() and "is ready" in json.dumps(thread()[-1].params))
+    assert "creating" in json.dumps([m.params for m in thread()])
 
     assert slack.click(ACTION_KUBECONFIG, "demo", message_ts=message["ts"]).status_code == 200
     slack.fake.wait_for(lambda: slack.fake.completed_files)
@@ -275,3 +280,33 @@ def test_cancel_by_command_and_by_the_progress_messages_button(slack: Slack) -> 
             (a.actor_id, a.result) for a in s.exec(select(AuditEvent).where(AuditEvent.action == "cancel"))
         ]
     assert audit == [("UBOB", "denied")]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_broken_database_or_key_reaches_the_user_not_only_the_log(slack: Slack) -> None:
+    slack.command("create demo --nodes 1")
+    slack.wait_text("is ready")
+
+    def ephemerals() -> str:
+        return json.dumps([c.params for c in slack.fake.calls_to("chat.postEphemeral")])
+
+    # A secret stored under another key: a clear message naming the key, not silence.
+    with slack.core.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE clusters SET kubeconfig_encrypted = 'gAAAAAnot-a-token' WHERE name = 'demo'"
+        )
+    slack.command("kubeconfig demo")
+    slack.fake.wait_for(lambda: "KAAS_ENCRYPTION_KEY" in ephemerals())
+    assert slack.fake.completed_files == []
+
+    # A database error: a short message with a reference the log also has.
+    with slack.core.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE audit_events RENAME TO audit_events_away")
+    try:
+        slack.command("scale demo 2")
+        slack.fake.wait_for(lambda: "internal error" in ephemerals())
+    finally:
+        with slack.core.engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE audit_events_away RENAME TO audit_events")
+    assert "reference `" in ephemerals()
+    assert [op.kind for op in slack.operations()] == ["create"]  # the failed request recorded nothing

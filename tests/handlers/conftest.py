@@ -103,6 +103,6 @@ def core(tmp_path: Path, database_url: str, sink: RecordingSink, file_server: Fi
         lease_seconds=5,
     )
     core = build_core(settings, sink=sink)
-    core.runner.start()
+    core.start()
     yield core
     core.close()

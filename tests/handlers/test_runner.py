@@ -15,6 +15,7 @@ from sqlmodel import select
 from handlers import errors
 from handlers.clusters import ClusterService
 from handlers.lifecycle import CreateWork, DeleteWork, RegisterWork, ScaleWork
+from handlers.outbox import OutboxSender, SinkDeliverer
 from handlers.profiles import ProfileRegistry, ProviderProfile
 from handlers.reconcile import RUNNING_AGAIN, Reconciler
 from handlers.runner import OperationRunner
@@ -41,6 +42,7 @@ class Rig:
     clusters: ClusterService
     profiles: ProfileRegistry
     crypto: Crypto
+    sender: OutboxSender
     runners: list[OperationRunner] = field(default_factory=list)
 
     def runner(self, owner: str, **kw) -> OperationRunner:
@@ -53,7 +55,6 @@ class Rig:
                 OperationKind.DELETE: DeleteWork(**lifecycle),
                 OperationKind.SCALE: ScaleWork(**lifecycle),
             },
-            sink=self.sink,
             owner=owner,
             lease_seconds=LEASE,
             poll_seconds=POLL,
@@ -64,11 +65,14 @@ class Rig:
         return runner
 
     def drive(self, runner: OperationRunner, rounds: int = 20) -> None:
-        """Let `runner` work until nothing is left, moving the clock one poll interval per round."""
+        """Let `runner` work until nothing is left, moving the clock one poll interval per round; what it
+        reported is delivered to `sink` as it goes."""
         for _ in range(rounds):
             runner.run_pending()
             runner.keep_leases()
+            self.sender.run_once()
             if not runner.busy():
+                self.sender.run_once()
                 return
             self.clock.advance(POLL)
         raise AssertionError(f"operations still unfinished after {rounds} rounds: {self.operations()}")
@@ -90,6 +94,7 @@ class Rig:
         return cluster
 
     def finals(self) -> dict[int, str]:
+        self.sender.run_once()
         return {u.operation_id: u.status for u in self.sink.updates if u.final}
 
 
@@ -104,7 +109,11 @@ def rig(database_url: str) -> Iterator[Rig]:
     )
     crypto = Crypto(Fernet.generate_key())
     clusters = ClusterService(sessions=sessions, profiles=profiles, crypto=crypto)
-    rig = Rig(sessions, provider, FakeClock(), RecordingSink(), clusters, profiles, crypto)
+    clock, sink = FakeClock(), RecordingSink()
+    sender = OutboxSender(
+        sessions=sessions, deliverer=SinkDeliverer(sink), audience=None, min_interval=0.0, clock=clock
+    )
+    rig = Rig(sessions, provider, clock, sink, clusters, profiles, crypto, sender)
     yield rig
     for runner in rig.runners:
         runner.stop()

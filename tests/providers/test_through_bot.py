@@ -126,7 +126,7 @@ def aks_profile(emulator: AksEmulator) -> dict:
 def running_core(tmp_path: Path, profiles: dict, finals: Finals) -> Iterator[Core]:
     """A core built from these profiles with its runner started; closed afterwards."""
     core = _core(tmp_path, profiles, finals)
-    core.runner.start()
+    core.start()
     try:
         yield core
     finally:
