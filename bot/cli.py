@@ -16,6 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
+from bot import logs
 from bot.files import write_private
 from providers.sandbox import versions
 from providers.sandbox.sandbox import Sandbox, SandboxError, SandboxSettings
@@ -174,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `kaas` console script."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logs.configure(os.environ.get("KAAS_LOG_FORMAT", "text").strip().lower() or "text")
     args = build_parser().parse_args(argv)
     return args.func(args)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from bot.metrics import Metrics
 from bot.scheduler import Every
 from bot.settings import Settings
 from handlers.apps import AppsConfig, AppService, DeployWork, UndeployWork
@@ -37,6 +38,8 @@ from storage.models import OperationKind
 
 log = logging.getLogger(__name__)
 
+STUCK_AFTER_SECONDS = 120.0
+
 
 @dataclass
 class Core:
@@ -52,6 +55,7 @@ class Core:
     backups: BackupService
     checks: CheckService
     reconciler: Reconciler
+    metrics: Metrics
     sandboxes: list[Sandbox] = field(default_factory=list)
     senders: list[OutboxSender] = field(default_factory=list)
     _background: list[Every] = field(default_factory=list)
@@ -73,6 +77,23 @@ class Core:
         """A request was recorded: the runner and the senders look now rather than at their next poll."""
         self.runner.wake()
         self.wake_senders()
+
+    def stuck_loops(self) -> dict[str, float]:
+        """Background loops that have not gone round for much longer than they should: name → age (s).
+
+        Each loop is allowed a few of its own intervals, and never less than `STUCK_AFTER_SECONDS`.
+        """
+        lease = self.settings.lease_seconds
+        loops = [(f"runner-{name}", age, lease) for name, age in self.runner.heartbeats().items()]
+        loops += [
+            (f"outbox-sender-{i}", sender.heartbeat_age(), 0.0) for i, sender in enumerate(self.senders)
+        ]
+        loops += [(job.name, job.heartbeat_age(), job.seconds) for job in self._background]
+        return {
+            name: age
+            for name, age, interval in loops
+            if age is not None and age > max(STUCK_AFTER_SECONDS, 3 * interval)
+        }
 
     def wake_senders(self) -> None:
         for sender in self.senders:
@@ -151,7 +172,9 @@ def build_core(settings: Settings, *, sink: ProgressSink | None = None) -> Core:
     profiles.build_all()
     sessions = storage_engine.session_factory(engine)
     lifecycle = {"profiles": profiles, "crypto": crypto}
+    metrics = Metrics(engine)
     runner = OperationRunner(
+        observer=metrics,
         sessions=sessions,
         works={
             OperationKind.CREATE: CreateWork(**lifecycle),
@@ -201,6 +224,7 @@ def build_core(settings: Settings, *, sink: ProgressSink | None = None) -> Core:
         BackupService(sessions=sessions, wake_runner=wake),
         CheckService(sessions=sessions, crypto=crypto),
         Reconciler(sessions=sessions, profiles=profiles, crypto=crypto),
+        metrics,
         sandboxes,
     )
     built.append(core)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
@@ -13,18 +14,26 @@ class Every:
     """Runs `job` every `seconds` on a daemon thread until `stop()`."""
 
     def __init__(self, seconds: float, job: Callable[[], object], *, name: str):
-        self._seconds = seconds
+        self.seconds = seconds
+        self.name = name
+        self._beat: float | None = None
         self._job = job
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def start(self) -> Every:
-        if self._seconds > 0:
+        if self.seconds > 0:
             self._thread.start()
         return self
 
+    def heartbeat_age(self) -> float | None:
+        """Seconds since the loop last went round (None before its first round)."""
+        return None if self._beat is None else time.monotonic() - self._beat
+
     def _loop(self) -> None:
-        while not self._stop.wait(self._seconds):
+        self._beat = time.monotonic()
+        while not self._stop.wait(self.seconds):
+            self._beat = time.monotonic()
             try:
                 self._job()
             except Exception:  # a failed pass is logged; the next one runs as planned

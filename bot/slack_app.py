@@ -21,7 +21,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import grammar, messages, slack_messages, views
 from bot.slack_apps import SlackAppsFace, register_app_listeners
-from handlers import errors
+from handlers import errors, observe
 from handlers import messages as handler_messages
 from handlers.actors import Actor, Origin
 from handlers.apps import ACTION_UNDEPLOY_CONFIRMED
@@ -201,6 +201,7 @@ def register_listeners(app: App, face: SlackFace) -> None:
     @app.command("/kaas")
     def on_command(ack, command: dict) -> None:
         ack()
+        observe.request_id.set(command.get("trigger_id") or uuid.uuid4().hex[:10])
         actor = face.actor(command["user_id"], command["team_id"], command.get("channel_id"))
         try:
             face.run_command(
@@ -228,6 +229,7 @@ def register_listeners(app: App, face: SlackFace) -> None:
     @app.action(re.compile(f"^({'|'.join(map(re.escape, action_ids))})$"))
     def on_action(ack, body: dict, action: dict) -> None:
         ack()
+        observe.request_id.set(body.get("trigger_id") or uuid.uuid4().hex[:10])
         team_id = (body.get("team") or {}).get("id") or body["user"].get("team_id")
         actor = face.actor(body["user"]["id"], team_id, _channel(body))
         message_ts = (body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get(

@@ -27,8 +27,9 @@ from storage import outbox
 
 log = logging.getLogger(__name__)
 
-HOLD_SECONDS = 60.0
-"""How long a claim keeps other senders off a message (a Slack call takes well under that)."""
+HOLD_SECONDS = 15.0
+"""How long a claim keeps other senders off a message: longer than one delivery may take (the Slack
+deliverer's client gives up after 10 s), short enough that a killed sender's claims lapse soon."""
 MAX_BACKOFF_SECONDS = 300.0
 GIVE_UP_AFTER = 12
 """Failed deliveries in a row after which a message is dropped (about half an hour of backoff)."""

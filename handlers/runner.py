@@ -24,6 +24,7 @@ import os
 import random
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -32,9 +33,10 @@ from typing import Protocol
 
 from sqlmodel import Session
 
-from handlers import messages
+from handlers import messages, observe
 from handlers.actors import SLACK_AUDIENCE
 from handlers.clock import SYSTEM_CLOCK, Clock
+from handlers.observe import NullObserver, Observer
 from handlers.replies import Button, OperationUpdate
 from providers.errors import PermanentProviderError, ProviderError, TransientProviderError
 from storage import leases, outbox, repo
@@ -104,6 +106,7 @@ class OperationRunner:
         poll_seconds: float = 1.0,
         max_crashes: int = DEFAULT_MAX_CRASHES,
         clock: Clock = SYSTEM_CLOCK,
+        observer: Observer | None = None,
     ):
         if lease_seconds <= 0 or capacity < 1 or workers < 1 or max_crashes < 1:
             raise ValueError("lease_seconds, capacity, workers and max_crashes must be positive")
@@ -118,11 +121,13 @@ class OperationRunner:
         self._poll = poll_seconds
         self._max_crashes = max_crashes
         self._clock = clock
+        self._observer = observer or NullObserver()
         # op id -> when its next step is due (monotonic), or None while a step of it runs.
         self._held: dict[int, float | None] = {}
         self._due: list[tuple[float, int, int]] = []
         self._order = itertools.count()
         self._failures: dict[int, int] = {}
+        self._kinds: dict[int, str] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -239,14 +244,18 @@ class OperationRunner:
     def run_step(self, op_id: int) -> None:
         """Run one step of a held operation; every outcome is handled here, nothing propagates."""
         delay: float | None = None
+        context = observe.operation_id.set(op_id)
+        started = time.perf_counter()
         try:
             delay = self.step(op_id)
             self._failures.pop(op_id, None)
         except LeaseLost:
             log.info("operation %s is now run by another runner", op_id)
         except TransientProviderError as e:
+            self._provider_error(op_id, "transient")
             delay = self._retry_later(op_id, e)
         except PermanentProviderError as e:
+            self._provider_error(op_id, "permanent")
             self._fail_quietly(op_id, e.message)
         except DecryptionError as e:  # kaas's own key is wrong: say so, never "internal error"
             self._fail_quietly(op_id, str(e))
@@ -254,6 +263,9 @@ class OperationRunner:
             reference = uuid.uuid4().hex[:10]
             log.exception("operation %s crashed (reference %s)", op_id, reference)
             self._fail_quietly(op_id, messages.internal_error(reference))
+        finally:
+            observe.operation_id.reset(context)
+            self._observer.step_finished(self._kind_of(op_id), time.perf_counter() - started)
         if delay is None or self._stop.is_set():
             self._forget(op_id)
         else:
@@ -288,6 +300,8 @@ class OperationRunner:
                 raise
         if ended:
             self.on_outbox()
+        for op in ended:
+            self._observer.operation_ended(op.kind, OperationStatus.CANCELLED)
 
     # -- one step ------------------------------------------------------------------------------------
 
@@ -300,6 +314,7 @@ class OperationRunner:
             return None
         if op.status != OperationStatus.RUNNING or op.lease_owner != self.owner:
             return None
+        self._kinds[op_id] = op.kind
         work = self._works.get(op.kind)
         if work is None:
             raise PermanentProviderError(f"unknown operation kind {op.kind!r}")
@@ -420,6 +435,7 @@ class OperationRunner:
                 session, op, OperationStatus.SUCCEEDED, "done", 100, text, final=True, buttons=buttons
             )
         self.on_outbox()
+        self._observer.operation_ended(op.kind, OperationStatus.SUCCEEDED)
 
     def fail(self, op: Operation, error: str) -> None:
         """End `op` failed with its kind's failure policy, in one fenced transaction; publish the failure."""
@@ -448,6 +464,7 @@ class OperationRunner:
                 final=True,
             )
         self.on_outbox()
+        self._observer.operation_ended(op.kind, OperationStatus.FAILED)
 
     # -- internals -----------------------------------------------------------------------------------
 
@@ -464,6 +481,7 @@ class OperationRunner:
             work.cancelled(session, op, cluster)
             self._report_cancelled(session, op)
         self.on_outbox()
+        self._observer.operation_ended(op.kind, OperationStatus.CANCELLED)
 
     def _report_cancelled(self, session: Session, op: Operation) -> None:
         text = messages.operation_cancelled(op.kind, self._name(session, op), self._subject(op))
@@ -511,6 +529,16 @@ class OperationRunner:
         with self._lock:
             self._held.pop(op_id, None)
         self._failures.pop(op_id, None)
+        self._kinds.pop(op_id, None)
+
+    def _kind_of(self, op_id: int) -> str:
+        return self._kinds.get(op_id, "unknown")
+
+    def _provider_error(self, op_id: int, error_class: str) -> None:
+        with self._sessions() as session:
+            op = repo.get_operation(session, op_id=op_id)
+            cluster = repo.get_cluster_by_id(session, cluster_id=op.cluster_id) if op else None
+        self._observer.provider_error(cluster.provider_kind if cluster else "unknown", error_class)
 
     def _beat(self, name: str) -> None:
         with self._lock:

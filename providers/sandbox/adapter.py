@@ -7,8 +7,16 @@ the cluster's live state, which is what a resumed operation must rely on.
 
 from __future__ import annotations
 
+import ssl
+import urllib.request
+
 from providers.base import ClusterDescription, ClusterSpec, NodeInfo, Progress
-from providers.errors import ClusterNotFound, InvalidClusterRequest, PermanentProviderError
+from providers.errors import (
+    ClusterNotFound,
+    InvalidClusterRequest,
+    PermanentProviderError,
+    TransientProviderError,
+)
 from providers.sandbox import machines, versions
 from providers.sandbox.cluster import Phase
 from providers.sandbox.sandbox import Sandbox, SandboxError
@@ -124,7 +132,22 @@ class SandboxProvider:
         return max(1, min(99, int(100 * (1 - left / duration))))
 
     def probe(self) -> None:
-        """The sandbox runs in this process: nothing to reach."""
+        """The sandbox answers its health endpoint over CA-verified HTTPS (what `/readyz` asks)."""
+        context = ssl.create_default_context(cadata=self.sandbox.ca_pem)
+        # No proxy: the sandbox is reached directly, whatever HTTPS_PROXY says.
+        opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+        )
+        try:
+            with opener.open(f"{self.sandbox.url}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+                problem = f"HTTP {response.status}"
+        except (OSError, ValueError) as e:
+            problem = type(e).__name__
+        raise TransientProviderError(
+            f"the sandbox at {self.sandbox.url} does not answer ({problem})", provider=KIND
+        )
 
     # -- reading -------------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import requests
 from cryptography.fernet import Fernet
 
 from handlers.clusters import ACTION_DELETE_CONFIRMED
+from handlers.outbox import HOLD_SECONDS
 from providers.sandbox.sandbox import Sandbox, SandboxSettings
 from tests.bot.test_shell import _wait_for
 from tests.slack_fake import payloads
@@ -141,7 +142,7 @@ def test_killed_mid_create_and_mid_delete_resume(tmp_path: Path, database_url: s
         fake.wait_for(ready_messages, timeout=20)
         assert len(ready_messages()) == 1, "the restarted process updates the same progress message"
         metrics = requests.get(f"{server.url}/metrics", timeout=5).text
-        assert 'kaas_clusters{state="ready"} 1' in metrics
+        assert 'kaas_clusters{state="ready"} 1.0' in metrics
 
         server.post(
             payloads.block_action(
@@ -161,7 +162,8 @@ def test_killed_mid_create_and_mid_delete_resume(tmp_path: Path, database_url: s
 
         server.start()
         _wait_for(database_url, "SELECT count(*) FROM clusters WHERE name = 'demo' AND state = 'deleted'", 60)
-        fake.wait_for(lambda: "was deleted" in json.dumps(fake.messages("C0001")), timeout=20)
+        # A message the killed process had claimed waits out the claim's hold, then arrives.
+        fake.wait_for(lambda: "was deleted" in json.dumps(fake.messages("C0001")), timeout=HOLD_SECONDS + 25)
         # No live buttons are left on a deleted cluster's messages.
         _wait_for(database_url, "SELECT count(*) = 0 FROM outbox WHERE version > delivered_version", 20)
         ready = next(

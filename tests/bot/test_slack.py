@@ -310,3 +310,30 @@ def test_a_broken_database_or_key_reaches_the_user_not_only_the_log(slack: Slack
             conn.exec_driver_sql("ALTER TABLE audit_events_away RENAME TO audit_events")
     assert "reference `" in ephemerals()
     assert [op.kind for op in slack.operations()] == ["create"]  # the failed request recorded nothing
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+def test_health_readiness_and_metrics(slack: Slack) -> None:
+    base = slack.url.removesuffix("/slack/events")
+    slack.command("create demo --nodes 1")
+    slack.wait_text("is ready")
+    health = requests.get(f"{base}/healthz", timeout=5)
+    assert health.status_code == 200 and health.json()["ok"]
+    assert requests.get(f"{base}/readyz", timeout=5).json() == {"ok": True, "problems": []}
+    metrics = requests.get(f"{base}/metrics", timeout=5).text
+    for line in (
+        'kaas_clusters{state="ready"} 1.0',
+        'kaas_operations{kind="create",status="succeeded"} 1.0',
+        'kaas_operations_ended_total{kind="create",status="succeeded"} 1.0',
+        'kaas_slack_api_calls_total{method="chat.postMessage",outcome="ok"}',
+        "kaas_queue_depth 0.0",
+        "kaas_oldest_queued_seconds 0.0",
+        'kaas_operation_step_seconds_count{kind="create"}',
+    ):
+        assert line in metrics, line
+    assert "kaas_outbox_backlog" in metrics
+
+    slack.core.sandboxes[0].stop()  # the sandbox goes away: not ready, but the process itself is alive
+    ready = requests.get(f"{base}/readyz", timeout=10)
+    assert ready.status_code == 503 and "provider profile sandbox" in ready.json()["problems"][0]
+    assert requests.get(f"{base}/healthz", timeout=5).status_code == 200
