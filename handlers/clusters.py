@@ -167,9 +167,17 @@ class ClusterService:
             repeated = access.repeated(session, idempotency_key)
             if repeated is not None:
                 return repeated
-            cluster = self._new_cluster(
-                session, actor, name, chosen, nodes=count, version=minor, machine_type=machine
-            )
+            try:
+                cluster = self._new_cluster(
+                    session, actor, name, chosen, nodes=count, version=minor, machine_type=machine
+                )
+            except errors.Conflict:
+                # The same request recorded meanwhile (a Slack retry that reached another replica) is
+                # "already requested", not "name taken".
+                repeated = access.repeated(session, idempotency_key)
+                if repeated is None:
+                    raise
+                return repeated
             reply = access.enqueue(
                 session,
                 actor,
@@ -301,7 +309,15 @@ class ClusterService:
             repeated = access.repeated(session, idempotency_key)
             if repeated is not None:
                 return repeated
-            cluster = self._new_cluster(session, actor, name, manual, nodes=0, version="", machine_type=None)
+            try:
+                cluster = self._new_cluster(
+                    session, actor, name, manual, nodes=0, version="", machine_type=None
+                )
+            except errors.Conflict:
+                repeated = access.repeated(session, idempotency_key)
+                if repeated is None:
+                    raise
+                return repeated
             repo.save_kubeconfig(session, cluster, crypto=self._crypto, kubeconfig=kubeconfig, commit=False)
             reply = access.enqueue(
                 session,

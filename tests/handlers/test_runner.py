@@ -414,3 +414,18 @@ def test_reconcile_leaves_clusters_with_work_under_way_to_that_work(rig: Rig) ->
     assert reconciler.run_once() == []
     rig.drive(runner)
     assert rig.cluster("app").node_count == 3
+
+
+def test_one_request_delivered_to_several_replicas_is_one_operation(rig: Rig) -> None:
+    racers = 8
+    barrier = threading.Barrier(racers)
+
+    def deliver(_: int):
+        barrier.wait()
+        return rig.clusters.create(ALICE, name="twice", nodes=1, idempotency_key="cmd:T1:trigger-1")
+
+    with ThreadPoolExecutor(racers) as pool:
+        replies = list(pool.map(deliver, range(racers)))  # a Conflict ("name taken") would raise here
+    assert len({r.operation_id for r in replies}) == 1
+    assert sum(not r.duplicate for r in replies) == 1
+    assert len(rig.operations()) == 1
