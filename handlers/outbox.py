@@ -184,66 +184,41 @@ class OutboxSender:
             message_ts=row.message_ts,
         )
         now = self._clock.now()
+        try:
+            message_ts = self._deliverer.deliver(outgoing)
+        except DeliveryRetry as e:
+            if row.attempts + 1 >= GIVE_UP_AFTER:
+                log.error(
+                    "gave up delivering message %s after %s tries: %s", row.key, row.attempts + 1, e.reason
+                )
+                self._settle(outbox.give_up, row, version=row.version, notes=len(notes), error=e.reason)
+                return
+            wait = max(e.retry_after or 0.0, self._backoff(row.attempts))
+            log.info("message %s: retrying in %.1f s (%s)", row.key, wait, e.reason)
+            self._settle(outbox.retry, row, at=now + dt.timedelta(seconds=wait), error=e.reason)
+            return
+        except DeliveryRefused as e:
+            log.warning("message %s refused by the chat: %s", row.key, e.reason)
+            self._settle(outbox.give_up, row, version=row.version, notes=len(notes), error=e.reason)
+            return
+        except Exception as e:  # a bug in a deliverer must not stop the others: back off and retry
+            log.exception("delivering message %s failed", row.key)
+            at = now + dt.timedelta(seconds=self._backoff(row.attempts))
+            self._settle(outbox.retry, row, at=at, error=type(e).__name__)
+            return
+        self._settle(
+            outbox.delivered,
+            row,
+            version=row.version,
+            notes=len(notes),
+            message_ts=message_ts,
+            now=self._clock.now(),
+        )
+
+    def _settle(self, outcome: Callable[..., bool], row, **values: Any) -> None:
+        """Record what became of a claimed message (fenced by this sender's claim)."""
         with self._sessions() as session:
-            try:
-                message_ts = self._deliverer.deliver(outgoing)
-            except DeliveryRetry as e:
-                wait = max(e.retry_after or 0.0, self._backoff(row.attempts))
-                if row.attempts + 1 >= GIVE_UP_AFTER:
-                    log.error(
-                        "gave up delivering message %s after %s tries: %s",
-                        row.key,
-                        row.attempts + 1,
-                        e.reason,
-                    )
-                    outbox.give_up(
-                        session,
-                        message_id=row.id,
-                        owner=self.owner,
-                        version=row.version,
-                        notes=len(notes),
-                        error=e.reason,
-                    )
-                    return
-                log.info("message %s: retrying in %.1f s (%s)", row.key, wait, e.reason)
-                outbox.retry(
-                    session,
-                    message_id=row.id,
-                    owner=self.owner,
-                    at=now + dt.timedelta(seconds=wait),
-                    error=e.reason,
-                )
-                return
-            except DeliveryRefused as e:
-                log.warning("message %s refused by the chat: %s", row.key, e.reason)
-                outbox.give_up(
-                    session,
-                    message_id=row.id,
-                    owner=self.owner,
-                    version=row.version,
-                    notes=len(notes),
-                    error=e.reason,
-                )
-                return
-            except Exception as e:  # a bug in a deliverer must not stop the others: back off and retry
-                log.exception("delivering message %s failed", row.key)
-                outbox.retry(
-                    session,
-                    message_id=row.id,
-                    owner=self.owner,
-                    at=now + dt.timedelta(seconds=self._backoff(row.attempts)),
-                    error=type(e).__name__,
-                )
-                return
-            outbox.delivered(
-                session,
-                message_id=row.id,
-                owner=self.owner,
-                version=row.version,
-                notes=len(notes),
-                message_ts=message_ts,
-                now=self._clock.now(),
-            )
+            outcome(session, message_id=row.id, owner=self.owner, **values)
 
     def _backoff(self, attempts: int) -> float:
         return min(self._poll * 2 ** (attempts + 1), MAX_BACKOFF_SECONDS)

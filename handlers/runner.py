@@ -422,66 +422,64 @@ class OperationRunner:
 
     def finish(self, op: Operation, text: str, *, buttons: tuple[Button, ...] = ()) -> None:
         """Mark the operation succeeded and report its final message, in one transaction."""
-        with self.transaction(op) as session:
-            leases.finish_operation(
-                session,
-                op_id=op.id or 0,
-                owner=self.owner,
-                status=OperationStatus.SUCCEEDED,
-                now=self._clock.now(),
-                commit=False,
-            )
-            self._report(
-                session, op, OperationStatus.SUCCEEDED, "done", 100, text, final=True, buttons=buttons
-            )
-        self.on_outbox()
-        self._observer.operation_ended(op.kind, OperationStatus.SUCCEEDED)
+        self._end(op, OperationStatus.SUCCEEDED, step="done", text=lambda _: text, buttons=buttons)
 
     def fail(self, op: Operation, error: str) -> None:
-        """End `op` failed with its kind's failure policy, in one fenced transaction; publish the failure."""
+        """End `op` failed with its kind's failure policy, in one fenced transaction; report the failure."""
         work = self._works.get(op.kind)
+        self._end(
+            op,
+            OperationStatus.FAILED,
+            step="failed",
+            error=error,
+            text=lambda name: messages.operation_failed(op.kind, name, error, self._subject(op)),
+            policy=None
+            if work is None
+            else lambda session, cluster: work.failed(session, op, cluster, error),
+        )
+
+    # -- internals -----------------------------------------------------------------------------------
+
+    def _cancel_running(self, op: Operation, cluster: Cluster, work: Work) -> None:
+        self._end(
+            op,
+            OperationStatus.CANCELLED,
+            step="cancelled",
+            text=lambda name: messages.operation_cancelled(op.kind, name, self._subject(op)),
+            policy=lambda session, current: work.cancelled(session, op, current),
+        )
+
+    def _end(
+        self,
+        op: Operation,
+        status: OperationStatus,
+        *,
+        step: str,
+        text: Callable[[str], str],
+        error: str | None = None,
+        buttons: tuple[Button, ...] = (),
+        policy: Callable[[Session, Cluster], None] | None = None,
+    ) -> None:
+        """End `op` with `status`: the kind's `policy` for its records and cluster, and the final message
+        (`text` of the cluster's name), all in one transaction fenced by the lease."""
         with self.transaction(op) as session:
             leases.finish_operation(
                 session,
                 op_id=op.id or 0,
                 owner=self.owner,
-                status=OperationStatus.FAILED,
+                status=status,
                 error=error,
                 now=self._clock.now(),
                 commit=False,
             )
             cluster = repo.get_cluster_by_id(session, cluster_id=op.cluster_id)
-            if work is not None and cluster is not None:
-                work.failed(session, op, cluster, error)
+            if policy is not None and cluster is not None:
+                policy(session, cluster)
+            progress = 100 if status == OperationStatus.SUCCEEDED else op.progress
             name = cluster.name if cluster else "?"
-            self._report(
-                session,
-                op,
-                OperationStatus.FAILED,
-                "failed",
-                op.progress,
-                messages.operation_failed(op.kind, name, error, self._subject(op)),
-                final=True,
-            )
+            self._report(session, op, status, step, progress, text(name), final=True, buttons=buttons)
         self.on_outbox()
-        self._observer.operation_ended(op.kind, OperationStatus.FAILED)
-
-    # -- internals -----------------------------------------------------------------------------------
-
-    def _cancel_running(self, op: Operation, cluster: Cluster, work: Work) -> None:
-        with self.transaction(op) as session:
-            leases.finish_operation(
-                session,
-                op_id=op.id or 0,
-                owner=self.owner,
-                status=OperationStatus.CANCELLED,
-                now=self._clock.now(),
-                commit=False,
-            )
-            work.cancelled(session, op, cluster)
-            self._report_cancelled(session, op)
-        self.on_outbox()
-        self._observer.operation_ended(op.kind, OperationStatus.CANCELLED)
+        self._observer.operation_ended(op.kind, status)
 
     def _report_cancelled(self, session: Session, op: Operation) -> None:
         text = messages.operation_cancelled(op.kind, self._name(session, op), self._subject(op))
