@@ -183,6 +183,19 @@ class SlackFace:
             self.ephemeral(actor, views.cluster_list(reply, self.now()))
 
 
+def records_before_ack(command: object) -> bool:
+    """Whether answering `command` only records an operation (no Slack call, no download): such commands
+    are recorded first and acknowledged after; the others are acknowledged at once."""
+    match command:
+        case grammar.CreateCmd(name=str()) | grammar.ScaleCmd() | grammar.BackupCmd() | grammar.RestoreCmd():
+            return True
+        case grammar.UndeployCmd(version=str()):
+            return True
+        case grammar.DeployCmd() as deploy:
+            return deploy.cluster is not None and deploy.source_kind in ("url", "chart")
+    return False
+
+
 def _channel(body: dict) -> str | None:
     return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
 
@@ -200,19 +213,30 @@ def register_listeners(app: App, face: SlackFace) -> None:
 
     @app.command("/kaas")
     def on_command(ack, command: dict) -> None:
-        ack()
         observe.request_id.set(command.get("trigger_id") or uuid.uuid4().hex[:10])
         actor = face.actor(command["user_id"], command["team_id"], command.get("channel_id"))
+        parsed = grammar.parse(command.get("text", ""))
+        acked = False
+
+        def acknowledge() -> None:
+            nonlocal acked
+            if not acked:
+                ack()
+                acked = True
+
+        # A command that starts an operation is recorded before Slack hears back, so once acknowledged it
+        # survives any crash (the write is quick; its progress message follows from the outbox). Anything
+        # else is acknowledged at once.
+        if not records_before_ack(parsed):
+            acknowledge()
         try:
-            face.run_command(
-                actor,
-                grammar.parse(command.get("text", "")),
-                command.get("trigger_id", ""),
-                command["team_id"],
-            )
+            face.run_command(actor, parsed, command.get("trigger_id", ""), command["team_id"])
+            acknowledge()
         except errors.UserError as e:
+            acknowledge()
             face.error(actor, e)
         except Exception:
+            acknowledge()
             face.unexpected(actor)
 
     action_ids = (

@@ -337,3 +337,20 @@ def test_health_readiness_and_metrics(slack: Slack) -> None:
     ready = requests.get(f"{base}/readyz", timeout=10)
     assert ready.status_code == 503 and "provider profile sandbox" in ready.json()["problems"][0]
     assert requests.get(f"{base}/healthz", timeout=5).status_code == 200
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+def test_a_command_that_starts_an_operation_is_recorded_before_it_is_acknowledged(slack: Slack) -> None:
+    started = time.monotonic()
+    assert slack.command("create recorded --nodes 1").status_code == 200
+    assert time.monotonic() - started < 3, "Slack needs the ack within 3 s"
+    assert [op.kind for op in slack.operations()] == ["create"]  # already there when Slack hears back
+    slack.wait_text("is ready")
+    refused = slack.command("scale recorded 1000")  # a refusal is acknowledged too, then explained
+    assert refused.status_code == 200
+    slack.fake.wait_for(
+        lambda: (
+            "whole number from 1 to 100"
+            in json.dumps([c.params for c in slack.fake.calls_to("chat.postEphemeral")])
+        )
+    )
