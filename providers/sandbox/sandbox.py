@@ -261,7 +261,10 @@ class Sandbox:
             return self._clusters.get(cluster_id)
 
     def info(self, cluster_id: str) -> ClusterInfo:
-        r = self.cluster(cluster_id).record
+        return self._info(self.cluster(cluster_id))
+
+    def _info(self, vc: VirtualCluster) -> ClusterInfo:
+        r = vc.record
         return ClusterInfo(
             id=r.id,
             name=r.name,
@@ -285,7 +288,8 @@ class Sandbox:
             vc.record.phase = Phase.DELETING
             vc.record.delete_at = self.settings.clock() + self.settings.delete_seconds
             vc.save()
-        info = self.info(cluster_id)
+        # From the record in hand: the ticker may drop a cluster whose delete time has come at any moment.
+        info = self._info(vc)
         if self.settings.delete_seconds <= 0:
             self._drop(vc)
         return info
