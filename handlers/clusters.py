@@ -164,20 +164,18 @@ class ClusterService:
             raise errors.InvalidRequest(messages.MANUAL_IS_FOR_REGISTER, hint=messages.HINT_REGISTER)
         count, minor, machine = self._check_spec(chosen, nodes, version, machine_type)
         with self._sessions() as session:
-            repeated = access.repeated(session, idempotency_key)
-            if repeated is not None:
-                return repeated
-            try:
-                cluster = self._new_cluster(
-                    session, actor, name, chosen, nodes=count, version=minor, machine_type=machine
-                )
-            except errors.Conflict:
-                # The same request recorded meanwhile (a Slack retry that reached another replica) is
-                # "already requested", not "name taken".
-                repeated = access.repeated(session, idempotency_key)
-                if repeated is None:
-                    raise
-                return repeated
+            cluster = self._new_cluster(
+                session,
+                actor,
+                name,
+                chosen,
+                idempotency_key,
+                nodes=count,
+                version=minor,
+                machine_type=machine,
+            )
+            if isinstance(cluster, OperationAccepted):
+                return cluster
             reply = access.enqueue(
                 session,
                 actor,
@@ -197,12 +195,18 @@ class ClusterService:
         actor: Actor,
         name: str,
         profile: ProviderProfile,
+        idempotency_key: str,
         *,
         nodes: int,
         version: str,
         machine_type: str | None,
-    ) -> Cluster:
-        """Insert the cluster row (uncommitted); a taken name becomes a Conflict for the user."""
+    ) -> Cluster | OperationAccepted:
+        """Insert the cluster row (uncommitted), or return the reply already given to this request (a
+        Slack retry, also one that reached another replica while the first was recording); a name taken
+        by anything else becomes a Conflict for the user."""
+        repeated = access.repeated(session, idempotency_key)
+        if repeated is not None:
+            return repeated
         try:
             return repo.create_cluster(
                 session,
@@ -218,6 +222,9 @@ class ClusterService:
             )
         except storage_errors.NameTaken as e:
             session.rollback()
+            repeated = access.repeated(session, idempotency_key)
+            if repeated is not None:
+                return repeated
             raise errors.Conflict(messages.name_taken(name), hint=messages.HINT_OTHER_NAME) from e
 
     # -- read ----------------------------------------------------------------------------------------
@@ -306,18 +313,11 @@ class ClusterService:
             raise errors.InvalidRequest(messages.NO_MANUAL_PROFILE, hint=messages.HINT_ADMIN)
         check_kubeconfig_text(kubeconfig)
         with self._sessions() as session:
-            repeated = access.repeated(session, idempotency_key)
-            if repeated is not None:
-                return repeated
-            try:
-                cluster = self._new_cluster(
-                    session, actor, name, manual, nodes=0, version="", machine_type=None
-                )
-            except errors.Conflict:
-                repeated = access.repeated(session, idempotency_key)
-                if repeated is None:
-                    raise
-                return repeated
+            cluster = self._new_cluster(
+                session, actor, name, manual, idempotency_key, nodes=0, version="", machine_type=None
+            )
+            if isinstance(cluster, OperationAccepted):
+                return cluster
             repo.save_kubeconfig(session, cluster, crypto=self._crypto, kubeconfig=kubeconfig, commit=False)
             reply = access.enqueue(
                 session,
